@@ -1,0 +1,1 @@
+"""Workbench engine: the library behind the app. It never imports gradio."""

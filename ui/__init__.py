@@ -1,0 +1,1 @@
+"""Gradio tabs: widgets and event wiring only; every computation lives in ``engine``."""

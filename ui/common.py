@@ -1,0 +1,64 @@
+"""Pieces every tab shares: the context handed to tab builders and user-error handling."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import gradio as gr
+
+from engine.annotations import AnnotationStore
+from engine.errors import WorkbenchError
+from engine.registry import Registry
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class AppContext:
+    """What a tab's ``build(ctx)`` receives: shared engine objects and the annotator box."""
+
+    registry: Registry
+    store: AnnotationStore
+    annotator: gr.Textbox
+
+
+def user_errors(fn: F) -> F:
+    """Show engine errors meant for the user as a Gradio error dialog instead of a generic failure.
+
+    Works for plain functions and generators; keeps the signature so ``gr.Progress`` still injects.
+    """
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except WorkbenchError as error:
+                raise gr.Error(str(error), duration=None) from error
+
+        return generator_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except WorkbenchError as error:
+            raise gr.Error(str(error), duration=None) from error
+
+    return wrapper  # type: ignore[return-value]
+
+
+def require_annotator(annotator: str | None) -> str:
+    """The trimmed annotator name, or a user error asking for one."""
+    if not annotator or not annotator.strip():
+        raise gr.Error("Enter your annotator name at the top of the page first.")
+    return annotator.strip()
+
+
+# Keyword arguments for events that run models: they share one queue so a small machine is not
+# oversubscribed (two at a time), while cheap events (saving a label) run freely.
+HEAVY: dict[str, Any] = {"concurrency_id": "heavy", "concurrency_limit": 2}
