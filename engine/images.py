@@ -7,7 +7,9 @@ tell the user instead of silently altering their data.
 
 from __future__ import annotations
 
+import functools
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,3 +107,57 @@ def load_image(source: str | Path | bytes | Image.Image, max_side: int | None = 
         notes.append(f"Downsized from {original_size[0]}x{original_size[1]} to {new_size[0]}x{new_size[1]}.")
     pixels = _to_float_rgb(image, sixteen_bit, notes)
     return LoadedImage(np.ascontiguousarray(pixels, dtype=np.float32), original_size, original_mode, notes)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+MAX_COLLECTION_BYTES = 2_000_000_000  # uncompressed total accepted from one folder or zip
+
+
+@dataclass
+class ImageCollection:
+    """Images read from a folder or zip: ``images`` by file name, and the files that were skipped."""
+
+    images: dict[str, LoadedImage]
+    skipped: dict[str, str]  # file name -> why
+
+
+def load_image_collection(source: str | Path, max_side: int | None = DEFAULT_MAX_SIDE,
+                          limit: int = 10_000) -> ImageCollection:
+    """Read every image in a folder (recursively) or a ``.zip`` file, in sorted name order.
+
+    Unreadable files are skipped and reported, not fatal; zip members are read in memory (never
+    extracted), and the total size is capped against zip bombs.
+
+    Raises:
+        InputError: the source is neither a folder nor a zip, is too large, or holds no readable image.
+    """
+    import zipfile
+
+    path = Path(source)
+    members: list[tuple[str, Callable[[], bytes]]] = []
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if sum(p.stat().st_size for p in files) > MAX_COLLECTION_BYTES:
+            raise InputError(f"{path.name} holds more than {MAX_COLLECTION_BYTES // 10**9} GB of images.")
+        members = [(str(p.relative_to(path)), p.read_bytes) for p in files]
+    elif path.is_file() and zipfile.is_zipfile(path):
+        archive = zipfile.ZipFile(path)
+        infos = sorted((i for i in archive.infolist() if not i.is_dir()
+                        and Path(i.filename).suffix.lower() in IMAGE_SUFFIXES
+                        and not Path(i.filename).name.startswith(".")), key=lambda i: i.filename)
+        if sum(i.file_size for i in infos) > MAX_COLLECTION_BYTES:
+            raise InputError(f"{path.name} would unpack to more than {MAX_COLLECTION_BYTES // 10**9} GB.")
+        members = [(i.filename, functools.partial(archive.read, i)) for i in infos]
+    else:
+        raise InputError(f"{path.name} is neither a folder nor a .zip file of images.")
+    images: dict[str, LoadedImage] = {}
+    skipped: dict[str, str] = {}
+    for name, read in members[:limit]:
+        try:
+            images[name] = load_image(read(), max_side=max_side, name=name)
+        except InputError as error:
+            skipped[name] = str(error)
+    if not images:
+        raise InputError(f"{path.name} holds no readable image ({len(skipped)} files skipped; supported: "
+                         f"{', '.join(IMAGE_SUFFIXES)}).")
+    return ImageCollection(images, skipped)
