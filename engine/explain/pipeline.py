@@ -1,0 +1,299 @@
+"""The explanation pipeline: segment, sample, perturb, run the model, attribute, project, score (spec 1.6-1.7).
+
+:func:`explain` is the one verb; :class:`ExplainConfig` holds every choice and round-trips through
+JSON (``to_dict``/``from_dict``), and :data:`PRESETS` name the configurations people start from.
+Memory stays bounded whatever N is: masks and perturbed images exist one batch at a time
+(``float32 [batch, H, W]`` and ``[batch, H, W, 3]``), and attribution works on the samples
+``uint8 [N, M]`` and outputs ``[N]`` only, never on ``[N, H, W]`` pixel masks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine.errors import InputError
+from engine.explain.attributers import ATTRIBUTERS, Attributer, LimeAttributer, RiseAttributer
+from engine.explain.classifier import Classifier
+from engine.explain.evaluation import SrgResult, srg
+from engine.explain.params import Catalog, ConfigError, choice, describe, flag, number, validate_value
+from engine.explain.perturbers import PERTURBERS, ColorPerturber, Perturber, SegmentMeanPerturber
+from engine.explain.samplers import SAMPLERS, RandomSampler, Sampler, with_reference_rows
+from engine.explain.segmenters import (
+    SEGMENTERS,
+    SMOOTHINGS,
+    GaussianSmoothing,
+    GridSegmenter,
+    MaskBuilder,
+    NoSmoothing,
+    QuickshiftSegmenter,
+    Segmentation,
+    Segmenter,
+    SlicSegmenter,
+    Smoothing,
+)
+
+Progress = Callable[[float, str], None]  # (fraction done in 0..1, what is happening)
+RISE_SHIFT = round(1 / 7, 4)  # RISE moves its 7 x 7 masks by up to one cell
+
+
+def component(catalog: Catalog[Any], default: object, label: str) -> Any:
+    """A config field holding one component of ``catalog`` (the UI offers every member)."""
+    return field(default=default, metadata={"catalog": catalog, "label": label})
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """Every choice of one explanation. The defaults are the paper's best family at a CPU-friendly N:
+    SLIC superpixels, Gaussian-smoothed masks, random samples, RISE scores, per-pixel map."""
+
+    segmenter: Segmenter = component(SEGMENTERS, SlicSegmenter(), "Segmentation")
+    smoothing: Smoothing = component(SMOOTHINGS, GaussianSmoothing(), "Mask smoothing")
+    shift: float = number(0.0, 0.0, 0.5, "Random shift", "RISE's random mask shift, as a fraction of the image "
+                          "(1/7 = one cell of a 7x7 grid); only with RISE per-pixel", step=0.01)
+    sampler: Sampler = component(SAMPLERS, RandomSampler(), "Sampler")
+    n_samples: int = number(400, 1, 20000, "Samples N", "perturbed images (single-feature: M, set by "
+                            "the segmentation)", integer=True)
+    add_none: bool = flag(False, "Add unperturbed row", "also run the intact image")
+    add_all: bool = flag(False, "Add fully perturbed row", "also run the fully perturbed image")
+    perturber: Perturber = component(PERTURBERS, ColorPerturber(), "Perturbation")
+    attributer: Attributer = component(ATTRIBUTERS, RiseAttributer(), "Attribution rule")
+    attribution: str = choice("pixel", ["pixel", "segment"], "Map", "per pixel (through the smoothed masks) "
+                              "or per segment")
+    eval_perturber: Perturber = component(PERTURBERS, ColorPerturber("image-mean"), "Evaluation perturbation")
+    eval_steps: int = number(10, 2, 100, "Evaluation steps K", "points on the LIF/MIF curves", integer=True)
+    batch_size: int = number(32, 1, 512, "Batch", "perturbed images built at a time", integer=True)
+
+    def __post_init__(self) -> None:
+        if self.shift > 0 and not (isinstance(self.attributer, RiseAttributer) and self.attribution == "pixel"):
+            raise ConfigError("Random shift moves every mask differently, so only per-pixel RISE can use it: "
+                              "choose the RISE attribution rule with the per-pixel map, or set shift to 0.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: components as ``{"name": ..., <setting>: value}``, other fields as values."""
+        return {f.name: describe(getattr(self, f.name)) if "catalog" in f.metadata else getattr(self, f.name)
+                for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ExplainConfig:
+        """Validate and build a config; missing fields keep their defaults.
+
+        Raises:
+            ConfigError: unknown field or component, or a value out of range (the message says which).
+        """
+        if not isinstance(values, Mapping):
+            raise ConfigError("The configuration must be a JSON object of settings.")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"Unknown configuration field(s) {', '.join(unknown)}; known: {', '.join(known)}.")
+        built = {name: known[name].metadata["catalog"].make(value) if "catalog" in known[name].metadata
+                 else validate_value(name, known[name].metadata["param"], value)
+                 for name, value in values.items()}
+        return cls(**built)
+
+    def label(self) -> str:
+        """A one-line description, e.g. for plot titles and CSV rows."""
+        return (f"{self.segmenter} + {self.smoothing}{f' + shift {self.shift:g}' if self.shift else ''} | "
+                f"{self.sampler} N={self.n_samples} | {self.perturber} | {self.attributer} | {self.attribution}")
+
+
+PRESETS: dict[str, ExplainConfig] = {
+    "slic-smooth-pixel": ExplainConfig(),
+    "rise": ExplainConfig(segmenter=GridSegmenter(7, 7, bilinear=True), smoothing=NoSmoothing(), shift=RISE_SHIFT,
+                          sampler=RandomSampler(0.5), n_samples=1000, attributer=RiseAttributer()),
+    "lime": ExplainConfig(segmenter=QuickshiftSegmenter(), smoothing=NoSmoothing(), sampler=RandomSampler(0.5),
+                          n_samples=1000, add_none=True, perturber=SegmentMeanPerturber(),
+                          attributer=LimeAttributer(), attribution="segment"),
+}
+PRESET_TITLES = {"slic-smooth-pixel": "SLIC + smooth per-pixel", "rise": "RISE", "lime": "LIME"}
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """One class and the model's probability for it."""
+
+    index: int
+    label: str
+    probability: float
+
+
+def class_label(classifier: Classifier, index: int) -> str:
+    """The name of output ``index`` (``class <index>`` when the model has no names)."""
+    return classifier.labels[index] if index < len(classifier.labels) else f"class {index}"
+
+
+def prepare(image: np.ndarray, classifier: Classifier) -> np.ndarray:
+    """``image`` as ``float32 [h, w, 3]`` at the model's input size (resized without cropping, as the paper).
+
+    Raises:
+        InputError: not an RGB image ``[H, W, 3]`` with values in 0..1.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
+        raise InputError(f"Expected an RGB image [H, W, 3]; got shape {image.shape}. Load files with "
+                         "engine.images.load_image.")
+    if not np.issubdtype(image.dtype, np.floating) or image.min() < 0 or image.max() > 1:
+        raise InputError("Expected pixel values as floats in 0..1; load files with engine.images.load_image.")
+    image = image.astype(np.float32, copy=False)
+    if classifier.input_size is None or image.shape[:2] == tuple(classifier.input_size):
+        return image
+    height, width = classifier.input_size
+    shrinking = height * width < image.shape[0] * image.shape[1]
+    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return np.clip(resized, 0.0, 1.0)
+
+
+def top_classes(probabilities: np.ndarray, classifier: Classifier, top: int = 5) -> list[ClassScore]:
+    """The ``top`` most probable classes, best first."""
+    order = np.argsort(-probabilities, kind="stable")[:top]
+    return [ClassScore(int(i), class_label(classifier, int(i)), float(probabilities[i])) for i in order]
+
+
+def classify(image: np.ndarray, classifier: Classifier, top: int = 5) -> list[ClassScore]:
+    """The model's ``top`` classes for ``image`` (any size; resized like :func:`explain` does)."""
+    return top_classes(classifier(prepare(image, classifier)[None])[0], classifier, top)
+
+
+def segment(image: np.ndarray, config: ExplainConfig) -> Segmentation:
+    """The configured segmentation of ``image``, smoothed as configured."""
+    return config.smoothing(config.segmenter(image))
+
+
+def draw_samples(config: ExplainConfig, n_segments: int, rng: np.random.Generator) -> np.ndarray:
+    """Samples ``uint8 [N, M]`` from the configured sampler, with the requested reference rows."""
+    samples = config.sampler(n_segments, config.n_samples, rng)
+    return with_reference_rows(samples, config.add_none, config.add_all)
+
+
+@dataclass
+class ModelRun:
+    """The explained class's output for every sample, ``[N]``, and, with a random shift, the running
+    sums that give per-pixel RISE: ``sum_n y_n mask_n`` and ``sum_n mask_n``, both ``[H, W]``."""
+
+    outputs: np.ndarray
+    weighted_masks: np.ndarray | None = None
+    mask_totals: np.ndarray | None = None
+
+    def rise_pixel_map(self) -> np.ndarray:
+        """Original RISE, ``sum_n y_n M_n(p) / sum_n M_n(p)`` (needs the shifted run's sums)."""
+        assert self.weighted_masks is not None and self.mask_totals is not None
+        return self.weighted_masks / np.maximum(self.mask_totals, 1e-12)
+
+
+def run_model(image: np.ndarray, segments: Segmentation, samples: np.ndarray, classifier: Classifier, target: int,
+              config: ExplainConfig, rng: np.random.Generator, progress: Progress | None = None) -> ModelRun:
+    """Perturb ``image`` for every sample, batch by batch, and record the ``target`` output."""
+    builder = MaskBuilder(segments, config.shift)
+    outputs = np.empty(len(samples), dtype=np.float64)
+    run = ModelRun(outputs)
+    if config.shift > 0:
+        run.weighted_masks = np.zeros(segments.labels.shape)
+        run.mask_totals = np.zeros(segments.labels.shape)
+    for start in range(0, len(samples), config.batch_size):
+        masks = builder(samples[start:start + config.batch_size], rng)
+        scores = classifier(config.perturber(image, masks, rng, segments.labels))[:, target]
+        outputs[start:start + len(masks)] = scores
+        if run.weighted_masks is not None and run.mask_totals is not None:
+            run.weighted_masks += np.tensordot(scores, masks, axes=1)
+            run.mask_totals += masks.sum(axis=0)
+        if progress:
+            progress((start + len(masks)) / len(samples), f"model on {start + len(masks)}/{len(samples)} samples")
+    return run
+
+
+@dataclass
+class Explanation:
+    """One explained prediction. Maps are ``float64 [h, w]`` at the model's input size; higher = more support."""
+
+    image: np.ndarray  # float32 [h, w, 3] in 0..1, the model-sized image that was perturbed
+    target: int
+    label: str
+    probability: float
+    top_classes: list[ClassScore]
+    segmentation: Segmentation
+    samples: np.ndarray  # uint8 [N, M]
+    outputs: np.ndarray  # [N] the target's output per sample
+    scores: np.ndarray  # [M] per-segment attribution
+    segment_map: np.ndarray
+    pixel_map: np.ndarray
+    evaluation: SrgResult
+    config: ExplainConfig
+    seed: int
+    model_calls: int
+    seconds: float
+    provenance: str
+
+    @property
+    def attribution_map(self) -> np.ndarray:
+        """The map the configuration asked for (per pixel or per segment), the one that was scored."""
+        return self.pixel_map if self.config.attribution == "pixel" else self.segment_map
+
+    def map_at(self, height: int, width: int) -> np.ndarray:
+        """The attribution map resized to ``[height, width]`` (e.g. the original image's size)."""
+        interpolation = cv2.INTER_LINEAR if self.config.attribution == "pixel" else cv2.INTER_NEAREST
+        return cv2.resize(self.attribution_map.astype(np.float32), (width, height), interpolation=interpolation)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly facts: class, scores of the map, cost, seed and configuration."""
+        return {
+            "target": self.target, "label": self.label, "probability": self.probability,
+            **self.evaluation.summary(), "n_segments": self.segmentation.n_segments,
+            "n_samples": int(len(self.samples)), "model_calls": self.model_calls, "seconds": self.seconds,
+            "seed": self.seed, "provenance": self.provenance, "config": self.config.to_dict(),
+        }
+
+
+def explain(image: np.ndarray, classifier: Classifier, config: ExplainConfig | None = None,
+            target: int | None = None, seed: int = 0, progress: Progress | None = None) -> Explanation:
+    """Explain ``classifier``'s output for class ``target`` (default: its top class) on ``image``.
+
+    Args:
+        image: ``float32 [H, W, 3]`` in 0..1, any size (resized to the model's input size).
+        classifier: e.g. :func:`engine.explain.classifier.from_registry`.
+        config: every choice; default :class:`ExplainConfig` (SLIC + smoothing + per-pixel RISE).
+        target: class index to explain; None explains the most probable class.
+        seed: seeds sampling, random shifts and random perturbations (same seed, same result).
+        progress: called with (fraction done, message) while the model runs.
+
+    Raises:
+        InputError: a malformed image or a class index out of range.
+        ConfigError: settings that do not work together (e.g. CIU with random samples).
+    """
+    config = config or ExplainConfig()
+    report = progress or (lambda fraction, message: None)
+    started = time.perf_counter()
+    pixels = prepare(image, classifier)
+    sample_rng, perturb_rng, evaluation_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    report(0.0, "classifying")
+    probabilities = classifier(pixels[None])[0]
+    if target is None:
+        target = int(np.argmax(probabilities))
+    elif not 0 <= target < len(probabilities):
+        raise InputError(f"Class {target} does not exist; the model has classes 0..{len(probabilities) - 1}.")
+    report(0.02, "segmenting")
+    segments = segment(pixels, config)
+    samples = draw_samples(config, segments.n_segments, sample_rng)
+    run = run_model(pixels, segments, samples, classifier, target, config, perturb_rng,
+                    lambda fraction, message: report(0.05 + 0.85 * fraction, message))
+    scores = config.attributer(run.outputs, samples)
+    segment_map = segments.project(scores, per_pixel=False)
+    pixel_map = run.rise_pixel_map() if config.shift > 0 else segments.project(scores, per_pixel=True)
+    report(0.9, "scoring the map (LIF/MIF)")
+    chosen = pixel_map if config.attribution == "pixel" else segment_map
+    evaluation = srg(pixels, chosen, classifier, target, config.eval_perturber, config.eval_steps, evaluation_rng,
+                     segments.labels)
+    report(1.0, "done")
+    return Explanation(
+        image=pixels, target=target, label=class_label(classifier, target), probability=float(probabilities[target]),
+        top_classes=top_classes(probabilities, classifier), segmentation=segments, samples=samples,
+        outputs=run.outputs, scores=scores, segment_map=segment_map, pixel_map=pixel_map, evaluation=evaluation,
+        config=config, seed=seed, model_calls=1 + len(samples) + 2 * config.eval_steps - 2,
+        seconds=time.perf_counter() - started, provenance=classifier.provenance,
+    )

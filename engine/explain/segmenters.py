@@ -1,0 +1,235 @@
+"""Segmenters, mask smoothing and perturbation masks (spec sections 1.2 and 1.6).
+
+A segmenter turns an image ``float32 [H, W, 3]`` in 0..1 into a :class:`Segmentation`: a label map
+``int32 [H, W]`` with contiguous labels ``0..M-1`` and soft masks ``float32 [M, H, W]`` that sum to
+one at every pixel. Hard segmenters (SLIC, quickshift, ...) give one-hot soft masks; the grid can give
+bilinear "tent" masks (RISE-like); :class:`GaussianSmoothing` fades any segmentation's masks.
+:class:`MaskBuilder` turns samples ``[B, M]`` (1 = segment kept) into perturbation masks ``[B, H, W]``
+one batch at a time, optionally with RISE's random shift.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from skimage import color, filters, segmentation, transform
+
+from engine.explain.params import Catalog, Component, ConfigError, flag, number
+
+MAX_SEGMENTS = 1000  # soft masks take M x H x W floats: 1000 at 224 px is 200 MB
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Segments of one image: ``labels`` ``int32 [H, W]`` in ``0..M-1`` and ``soft_masks`` ``float32 [M, H, W]``.
+
+    ``soft_masks`` sum to one over M at every pixel; they equal the one-hot ``labels`` for hard
+    segmentations and are smooth for bilinear grids or after Gaussian smoothing.
+    """
+
+    labels: np.ndarray
+    soft_masks: np.ndarray
+
+    @property
+    def n_segments(self) -> int:
+        """M, the number of segments."""
+        return int(self.soft_masks.shape[0])
+
+    @classmethod
+    def from_labels(cls, labels: np.ndarray) -> Segmentation:
+        """A hard segmentation from any integer label map (relabelled to contiguous ``0..M-1``)."""
+        _, contiguous = np.unique(labels, return_inverse=True)
+        contiguous = contiguous.reshape(labels.shape).astype(np.int32)
+        count = int(contiguous.max()) + 1
+        if count > MAX_SEGMENTS:
+            raise ConfigError(f"The segmenter produced {count} segments (at most {MAX_SEGMENTS} are supported); "
+                              "choose settings that give larger segments.")
+        one_hot = (contiguous[None] == np.arange(count, dtype=np.int32)[:, None, None]).astype(np.float32)
+        return cls(contiguous, one_hot)
+
+    def project(self, scores: np.ndarray, per_pixel: bool) -> np.ndarray:
+        """An attribution map ``float64 [H, W]`` from per-segment ``scores`` ``[M]``.
+
+        Per segment, every pixel gets its segment's score; per pixel ("RISE-style"), every pixel gets
+        the soft-mask-weighted mean ``sum_m w_m(p) a_m / sum_m w_m(p)``.
+        """
+        scores = np.asarray(scores, dtype=np.float64)
+        if not per_pixel:
+            return scores[self.labels]
+        weighted = np.tensordot(scores, self.soft_masks, axes=1)
+        return weighted / np.maximum(self.soft_masks.sum(axis=0, dtype=np.float64), 1e-12)
+
+
+class Segmenter(Component):
+    """Base class: ``segmenter(image [H, W, 3] in 0..1) -> Segmentation``."""
+
+    def __call__(self, image: np.ndarray) -> Segmentation:
+        return Segmentation.from_labels(self.label_map(image))
+
+    def label_map(self, image: np.ndarray) -> np.ndarray:
+        """Integer labels ``[H, W]`` (any values; they are made contiguous afterwards)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class GridSegmenter(Segmenter):
+    """A rows x cols grid of rectangles; with ``bilinear`` the masks are tents that overlap (RISE-like)."""
+
+    NAME = "grid"
+    TITLE = "Grid"
+    rows: int = number(7, 1, 64, "Rows", "cells along the height", integer=True)
+    cols: int = number(7, 1, 64, "Columns", "cells along the width", integer=True)
+    bilinear: bool = flag(False, "Bilinear masks", "upsample each cell bilinearly (smooth edges, as in RISE)")
+
+    def label_map(self, image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        row_of = np.minimum(np.arange(height) * self.rows // height, self.rows - 1)
+        col_of = np.minimum(np.arange(width) * self.cols // width, self.cols - 1)
+        return row_of[:, None] * self.cols + col_of[None, :]
+
+    def __call__(self, image: np.ndarray) -> Segmentation:
+        hard = super().__call__(image)
+        if not self.bilinear:
+            return hard
+        height, width = image.shape[:2]
+        # Interpolating an identity matrix along one axis gives each pixel's weight on each cell
+        # (order 1, reflect: the skimage upsampling the paper uses); rows of the result sum to one.
+        along_height = transform.resize(np.eye(self.rows), (height, self.rows), order=1, mode="reflect",
+                                        anti_aliasing=False)
+        along_width = transform.resize(np.eye(self.cols), (width, self.cols), order=1, mode="reflect",
+                                       anti_aliasing=False)
+        tents = np.einsum("hi,wj->ijhw", along_height, along_width).reshape(self.rows * self.cols, height, width)
+        return Segmentation(hard.labels, tents.astype(np.float32))
+
+
+@dataclass(frozen=True)
+class SlicSegmenter(Segmenter):
+    """SLIC superpixels (k-means in colour + position), as in the paper (n_segments=49)."""
+
+    NAME = "slic"
+    TITLE = "SLIC superpixels"
+    n_segments: int = number(49, 2, 400, "Segments", "approximate number of superpixels", integer=True)
+    compactness: float = number(10.0, 0.01, 100.0, "Compactness", "higher gives squarer superpixels")
+
+    def label_map(self, image: np.ndarray) -> np.ndarray:
+        return segmentation.slic(image, n_segments=self.n_segments, compactness=self.compactness, start_label=0)
+
+
+@dataclass(frozen=True)
+class QuickshiftSegmenter(Segmenter):
+    """Quickshift mode seeking (the lime package's default segmentation)."""
+
+    NAME = "quickshift"
+    TITLE = "Quickshift"
+    kernel_size: float = number(4.0, 1.0, 20.0, "Kernel size", "width of the Gaussian density kernel (px)")
+    max_dist: float = number(200.0, 1.0, 1000.0, "Max distance", "cut-off for links between pixels")
+    ratio: float = number(0.2, 0.0, 1.0, "Colour/space ratio", "weight of colour against position")
+
+    def label_map(self, image: np.ndarray) -> np.ndarray:
+        return segmentation.quickshift(image.astype(np.float64), kernel_size=self.kernel_size,
+                                       max_dist=self.max_dist, ratio=self.ratio, rng=0)
+
+
+@dataclass(frozen=True)
+class FelzenszwalbSegmenter(Segmenter):
+    """Felzenszwalb's graph-based segmentation."""
+
+    NAME = "felzenszwalb"
+    TITLE = "Felzenszwalb"
+    scale: float = number(100.0, 1.0, 10000.0, "Scale", "higher gives larger segments")
+    sigma: float = number(0.5, 0.0, 5.0, "Pre-blur sigma (px)")
+    min_size: int = number(50, 1, 10000, "Minimum size (px)", integer=True)
+
+    def label_map(self, image: np.ndarray) -> np.ndarray:
+        return segmentation.felzenszwalb(image, scale=self.scale, sigma=self.sigma, min_size=self.min_size)
+
+
+@dataclass(frozen=True)
+class WatershedSegmenter(Segmenter):
+    """Compact watershed on the image's Sobel gradient, seeded by a grid of markers."""
+
+    NAME = "watershed"
+    TITLE = "Watershed"
+    markers: int = number(49, 2, 400, "Markers", "number of seeds (about the number of segments)", integer=True)
+    compactness: float = number(0.001, 0.0, 1.0, "Compactness", "0 is classic watershed; higher is more regular")
+
+    def label_map(self, image: np.ndarray) -> np.ndarray:
+        gradient = filters.sobel(color.rgb2gray(image))
+        return segmentation.watershed(gradient, markers=self.markers, compactness=self.compactness)
+
+
+SEGMENTERS: Catalog[Segmenter] = Catalog(
+    "segmenter", [GridSegmenter, SlicSegmenter, QuickshiftSegmenter, FelzenszwalbSegmenter, WatershedSegmenter]
+)
+
+
+class Smoothing(Component):
+    """Base class: ``smoothing(segmentation) -> Segmentation`` with new soft masks."""
+
+    def __call__(self, segments: Segmentation) -> Segmentation:
+        return segments
+
+
+@dataclass(frozen=True)
+class NoSmoothing(Smoothing):
+    """Keep the segmenter's masks as they are."""
+
+    NAME = "none"
+    TITLE = "None"
+
+
+def auto_sigma(n_segments: int, shape: tuple[int, int]) -> float:
+    """The paper's smoothing width, 70/sqrt(M) px at 224 x 224, scaled with the image's size."""
+    return 70.0 / math.sqrt(max(n_segments, 1)) * math.sqrt(shape[0] * shape[1]) / 224.0
+
+
+@dataclass(frozen=True)
+class GaussianSmoothing(Smoothing):
+    """Gaussian-filter every mask over H and W; linear, so the masks still sum to one."""
+
+    NAME = "gaussian"
+    TITLE = "Gaussian"
+    sigma: float = number(0.0, 0.0, 200.0, "Sigma (px)", "0 = automatic, 70/sqrt(M) px at 224 px (paper)")
+
+    def sigma_for(self, segments: Segmentation) -> float:
+        """The sigma used for ``segments`` (the automatic one when ``sigma`` is 0)."""
+        return self.sigma or auto_sigma(segments.n_segments, segments.labels.shape)
+
+    def __call__(self, segments: Segmentation) -> Segmentation:
+        sigma = self.sigma_for(segments)
+        faded = ndimage.gaussian_filter(segments.soft_masks, sigma=(0, sigma, sigma), mode="reflect")
+        faded /= np.maximum(faded.sum(axis=0, keepdims=True), 1e-12)  # remove float drift
+        return Segmentation(segments.labels, faded.astype(np.float32))
+
+
+SMOOTHINGS: Catalog[Smoothing] = Catalog("smoothing", [NoSmoothing, GaussianSmoothing])
+
+
+class MaskBuilder:
+    """Perturbation masks ``float32 [B, H, W]`` (1 = keep the pixel) for a batch of samples ``[B, M]``.
+
+    ``mask_b(p) = sum_m z_bm w_m(p)``, with the soft masks w summing to one. With ``shift`` > 0 every
+    mask is moved by its own random offset of up to ``shift`` x the image size in total (RISE's random
+    shift; borders are reflected), so that cell edges fall everywhere.
+    """
+
+    def __init__(self, segments: Segmentation, shift: float = 0.0) -> None:
+        height, width = segments.labels.shape
+        self.shape = (height, width)
+        self.pad = (round(shift * height / 2), round(shift * width / 2))
+        masks = segments.soft_masks
+        if any(self.pad):
+            masks = np.pad(masks, ((0, 0), (self.pad[0],) * 2, (self.pad[1],) * 2), mode="reflect")
+        self.padded_shape = masks.shape[1:]
+        self._flat = np.ascontiguousarray(masks.reshape(masks.shape[0], -1), dtype=np.float32)
+
+    def __call__(self, samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        masks = (np.asarray(samples, dtype=np.float32) @ self._flat).reshape(-1, *self.padded_shape)
+        if not any(self.pad):
+            return masks
+        height, width = self.shape
+        offsets = rng.integers(0, [2 * self.pad[0] + 1, 2 * self.pad[1] + 1], size=(len(masks), 2))
+        return np.stack([m[y:y + height, x:x + width] for m, (y, x) in zip(masks, offsets)])
