@@ -112,8 +112,8 @@ class TorchClassifier:
         outputs = []
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bfloat16):
             for start in range(0, len(images), self.batch_size):
-                chunk = torch.from_numpy(np.ascontiguousarray(images[start:start + self.batch_size], np.float32))
-                pixels = chunk.to(self.device).permute(0, 3, 1, 2)  # channels-last memory, as oneDNN likes
+                chunk = torch.from_numpy(np.asarray(images[start:start + self.batch_size], np.float32))
+                pixels = chunk.to(self.device).permute(0, 3, 1, 2)
                 logits = self._forward((pixels - self._mean) / self._std)
                 outputs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
         return np.concatenate(outputs) if outputs else np.zeros((0, len(self.labels)), np.float32)

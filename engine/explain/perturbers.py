@@ -34,11 +34,14 @@ class Perturber(Component):
     def __call__(self, image: np.ndarray, masks: np.ndarray, rng: np.random.Generator,
                  labels: np.ndarray | None = None) -> np.ndarray:
         fill = np.asarray(self.replacement(image, masks, rng, labels), dtype=np.float32)
-        blended = np.empty((len(masks), *image.shape), dtype=np.float32)
-        np.subtract(image[None], fill, out=blended)
-        blended *= masks[..., None]
+        # Blend channel-first so that each mask value multiplies long runs of pixels (numpy is ~6x slower
+        # broadcasting a mask over a trailing axis of 3); the result is a [B, H, W, 3] view of that memory.
+        fill = np.moveaxis(fill.reshape((1,) * (4 - fill.ndim) + fill.shape), -1, 1)
+        blended = np.empty((len(masks), 3, *image.shape[:2]), dtype=np.float32)
+        np.subtract(np.moveaxis(image, -1, 0)[None], fill, out=blended)
+        blended *= masks[:, None]
         blended += fill
-        return blended
+        return blended.transpose(0, 2, 3, 1)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,117 @@
+"""The pipeline on toy models: known answers for every attributer, seeds, memory, configuration."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from engine.errors import InputError
+from engine.explain.attributers import ATTRIBUTERS
+from engine.explain.classifier import FunctionClassifier
+from engine.explain.params import ConfigError
+from engine.explain.perturbers import ColorPerturber
+from engine.explain.pipeline import PRESETS, ExplainConfig, explain
+from engine.explain.samplers import RandomSampler, SingleFeatureSampler
+from engine.explain.segmenters import GaussianSmoothing, GridSegmenter, NoSmoothing
+
+
+def sampler_for(attributer: str, inverse: bool = False):  # type: ignore[no-untyped-def]
+    return SingleFeatureSampler(inverse=inverse) if attributer == "ciu" else RandomSampler(0.5)
+
+
+@pytest.mark.parametrize("attribution", ["segment", "pixel"])
+@pytest.mark.parametrize("attributer", ATTRIBUTERS.names())
+def test_every_attributer_finds_the_quadrant_the_model_looks_at(attributer: str, attribution: str,
+                                                                quadrant_classifier, white_image) -> None:  # type: ignore[no-untyped-def]
+    config = ExplainConfig(segmenter=GridSegmenter(4, 4), smoothing=GaussianSmoothing(sigma=2.0),
+                           sampler=sampler_for(attributer), n_samples=300, add_none=True,
+                           perturber=ColorPerturber("black"), attributer=ATTRIBUTERS.make(attributer),
+                           attribution=attribution, eval_perturber=ColorPerturber("black"))
+    result = explain(white_image, quadrant_classifier, config, target=0, seed=1)
+    quadrant_cells = [0, 1, 4, 5]
+    assert set(np.argsort(result.scores)[-4:]) == set(quadrant_cells)
+    top = np.unravel_index(result.attribution_map.argmax(), result.attribution_map.shape)
+    assert top[0] < 16 and top[1] < 16
+    assert result.evaluation.srg > 0.4
+    assert result.attribution_map.shape == (32, 32) and result.segmentation.n_segments == 16
+
+
+def test_inverse_ciu_finds_the_quadrant_too(quadrant_classifier, white_image) -> None:  # type: ignore[no-untyped-def]
+    config = ExplainConfig(segmenter=GridSegmenter(4, 4), smoothing=NoSmoothing(), sampler=SingleFeatureSampler(True),
+                           add_all=True, perturber=ColorPerturber("black"), attributer=ATTRIBUTERS.make(
+                               {"name": "ciu", "inverse": True}), attribution="segment")
+    result = explain(white_image, quadrant_classifier, config, target=0)
+    assert set(np.argsort(result.scores)[-4:]) == {0, 1, 4, 5}
+    assert len(result.samples) == 17 and result.model_calls == 1 + 17 + 18
+
+
+def test_same_seed_same_explanation_other_seed_other_samples(quadrant_classifier, white_image) -> None:  # type: ignore[no-untyped-def]
+    config = ExplainConfig(segmenter=GridSegmenter(4, 4), n_samples=50, perturber=ColorPerturber("black"))
+    first = explain(white_image, quadrant_classifier, config, seed=7)
+    again = explain(white_image, quadrant_classifier, config, seed=7)
+    other = explain(white_image, quadrant_classifier, config, seed=8)
+    np.testing.assert_array_equal(first.samples, again.samples)
+    np.testing.assert_array_equal(first.attribution_map, again.attribution_map)
+    assert first.evaluation.srg == again.evaluation.srg
+    assert not np.array_equal(first.samples, other.samples)
+
+
+def test_random_perturbations_and_shift_follow_the_seed(quadrant_classifier, white_image) -> None:  # type: ignore[no-untyped-def]
+    config = ExplainConfig.from_dict({**PRESETS["rise"].to_dict(), "n_samples": 40, "perturber": {"name": "noise"}})
+    first = explain(white_image, quadrant_classifier, config, seed=3)
+    again = explain(white_image, quadrant_classifier, config, seed=3)
+    np.testing.assert_array_equal(first.pixel_map, again.pixel_map)
+    assert not np.array_equal(first.pixel_map, explain(white_image, quadrant_classifier, config, seed=4).pixel_map)
+
+
+def test_memory_stays_bounded_no_n_by_h_by_w_arrays() -> None:
+    """1,000 samples at 224 x 224: [N, H, W] float32 masks alone would take 200 MB."""
+    classifier = FunctionClassifier(lambda images: images.mean(axis=(1, 2)), ["r", "g", "b"], (224, 224))
+    image = np.random.default_rng(0).random((224, 224, 3)).astype(np.float32)
+    config = ExplainConfig(segmenter=GridSegmenter(7, 7, bilinear=True), smoothing=NoSmoothing(), shift=1 / 7,
+                           n_samples=1000, eval_steps=4)
+    tracemalloc.start()
+    result = explain(image, classifier, config, target=0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(result.outputs) == 1000
+    assert peak < 60 * 2**20, f"peak {peak / 2**20:.0f} MB"
+
+
+def test_config_json_round_trip_and_clear_errors() -> None:
+    for preset in PRESETS.values():
+        assert ExplainConfig.from_dict(json.loads(json.dumps(preset.to_dict()))) == preset
+    with pytest.raises(ConfigError, match="between 1 and 20000"):
+        ExplainConfig.from_dict({"n_samples": 0})
+    with pytest.raises(ConfigError, match="Unknown segmenter 'voronoi'"):
+        ExplainConfig.from_dict({"segmenter": {"name": "voronoi"}})
+    with pytest.raises(ConfigError, match="has no setting 'rows'"):
+        ExplainConfig.from_dict({"segmenter": {"name": "slic", "rows": 3}})
+    with pytest.raises(ConfigError, match="Unknown configuration field"):
+        ExplainConfig.from_dict({"samples": 3})
+    with pytest.raises(ConfigError, match="only per-pixel RISE"):
+        ExplainConfig.from_dict({"shift": 0.1, "attributer": {"name": "lime-ls"}})
+    with pytest.raises(ConfigError, match="one of"):
+        ExplainConfig.from_dict({"perturber": {"name": "color", "color": "purple"}})
+
+
+def test_bad_images_and_classes_are_input_errors(quadrant_classifier, white_image) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputError, match=r"\[H, W, 3\]"):
+        explain(np.ones((8, 8)), quadrant_classifier)
+    with pytest.raises(InputError, match="0..1"):
+        explain(np.full((8, 8, 3), 255, np.uint8), quadrant_classifier)
+    with pytest.raises(InputError, match="classes 0..1"):
+        explain(white_image, quadrant_classifier, target=5)
+
+
+def test_any_image_size_is_resized_and_the_map_comes_back_at_that_size(quadrant_classifier) -> None:  # type: ignore[no-untyped-def]
+    image = np.ones((50, 70, 3), np.float32)
+    config = ExplainConfig(segmenter=GridSegmenter(2, 2), n_samples=20, perturber=ColorPerturber("black"))
+    result = explain(image, quadrant_classifier, config, target=0)
+    assert result.image.shape == (32, 32, 3)
+    resized = result.map_at(50, 70)
+    assert resized.shape == (50, 70)
+    assert np.unravel_index(resized.argmax(), resized.shape)[0] < 25
