@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 TAB_MODULES = [
     "ui.models",
     "ui.annotations",
+    "ui.intent",
 ]
 
 ON_SPACES = bool(os.environ.get("SPACE_ID"))

@@ -60,6 +60,7 @@ def save(model: IntentModel, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     save_file(tensors, str(partial), metadata=metadata)
+    partial.chmod(0o644)  # safetensors writes owner-only files; models are meant to be shared
     partial.replace(path)
     return path
 
