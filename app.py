@@ -24,6 +24,7 @@ TAB_MODULES = [
     "ui.models",
     "ui.annotations",
     "ui.intent",
+    "ui.similarity",
 ]
 
 ON_SPACES = bool(os.environ.get("SPACE_ID"))

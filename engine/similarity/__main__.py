@@ -18,11 +18,12 @@ import json
 import sys
 from pathlib import Path
 
-from engine.backbones import BACKBONES, FeatureExtractor
+from engine import settings
+from engine.backbones import BACKBONES
 from engine.errors import WorkbenchError
 from engine.images import load_image
 from engine.similarity.compare import compare
-from engine.similarity.metric import COMPARISONS, PRECISIONS, MetricConfig, build_metric
+from engine.similarity.metric import COMPARISONS, PRECISIONS, MetricConfig, build_metric, shared_extractor
 
 
 def _weights_options(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +77,7 @@ def _compare(args: argparse.Namespace) -> None:
 def _flaws(args: argparse.Namespace) -> None:
     from engine.similarity.flaws import HEADERS, run_flaw_suite
 
-    extractors = [FeatureExtractor(arch, weights=args.weights, seed=args.seed)
+    extractors = [shared_extractor(arch, args.weights, seed=args.seed, device=settings.current().device)
                   for arch in args.backbone or ["mobilenet_v2"]]
     from tqdm import tqdm
 

@@ -309,7 +309,8 @@ def run_flaw_suite(extractors: Sequence[FeatureExtractor], comparisons: Sequence
     """Run every case under every (backbone, comparison, channel norm) configuration.
 
     Args:
-        extractors: one frozen extractor per backbone (its layers are used unless ``layers`` is given).
+        extractors: one frozen extractor per backbone.
+        layers: layers to compare (default: each backbone's default layers among those extracted).
         comparisons: comparison functions to test (default all five).
         channel_norms: which normalisation settings to test (default on and off).
         progress: called with (fraction done, message) after each batch and configuration.
@@ -343,7 +344,8 @@ def run_flaw_suite(extractors: Sequence[FeatureExtractor], comparisons: Sequence
             progress(done / steps, f"{arch}: features of {len(names)} images")
         for comparison in comparisons:
             for norm in channel_norms:
-                metric = DeepPerceptualSimilarity(extractor, layers, comparison, norm)  # type: ignore[arg-type]
+                chosen = layers or [name for name in extractor.spec.default_layers if name in extractor.layer_names]
+                metric = DeepPerceptualSimilarity(extractor, chosen, comparison, norm)  # type: ignore[arg-type]
                 with torch.inference_mode():
                     embedded = metric.embed_features(maps, (SIZE, SIZE))
                     distance_to: dict[tuple[str, str], float] = {}

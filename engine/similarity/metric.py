@@ -378,7 +378,10 @@ def embed_in_batches(metric: DeepPerceptualSimilarity, images: torch.Tensor, bat
 
 
 @functools.lru_cache(maxsize=4)
-def _extractor(arch: str, weights: str, weights_file: str | None, seed: int, device: str) -> FeatureExtractor:
+def shared_extractor(arch: str, weights: str = "pretrained", weights_file: str | None = None, seed: int = 0,
+                     device: str = "cpu") -> FeatureExtractor:
+    """A frozen extractor returning every layer of ``arch``, built once per argument set and shared
+    (the four most recently used stay loaded)."""
     every_layer = backbone(arch).layer_names
     return FeatureExtractor(arch, every_layer, weights=weights, file=weights_file, seed=seed,  # type: ignore[arg-type]
                             device=device)
@@ -399,7 +402,7 @@ def build_metric(config: MetricConfig, device: str | None = None) -> DeepPercept
     for name in config.layers:
         spec.layer(name)
     comparison_parts(config.comparison)
-    extractor = _extractor(config.backbone, config.weights, config.weights_file, config.seed,
+    extractor = shared_extractor(config.backbone, config.weights, config.weights_file, config.seed,
                            device or settings.current().device)
     layers = list(config.layers) or list(spec.default_layers)
     heads = None

@@ -1,0 +1,201 @@
+"""2AFC views of the Perceptual similarity tab: judge triplets (keyboard first), export them as a BAPPS
+folder, and score the current metric on a BAPPS folder."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from engine.errors import InputError
+from engine.similarity import annotate
+from engine.similarity.bapps import find_sets, unpack
+from engine.similarity.metric import MetricConfig, build_metric
+from engine.similarity.plots import twoafc_plot
+from engine.similarity.twoafc import evaluate
+from ui.common import HEAVY, AppContext, require_annotator, user_errors
+
+HEAD = """<script>
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const target = event.target;
+  if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
+  const ids = {"1": "sim-left", "ArrowLeft": "sim-left", "2": "sim-right", "ArrowRight": "sim-right",
+               "s": "sim-skip", "u": "sim-undo"};
+  const button = ids[event.key] && document.getElementById(ids[event.key]);
+  if (!button || button.offsetParent === null) return;  // only while the 2AFC view is on screen
+  event.preventDefault();
+  button.click();
+});
+</script>"""
+SCORE_HEADERS = ["metric", "set", "n", "2AFC score", "accuracy", "JND mAP"]
+INSTRUCTIONS = (
+    "Which candidate is **more similar to the reference**? Keys: **1** or **←** left, **2** or **→** right, "
+    "**s** skip, **u** undo your last decision. Candidates appear in random order (the order shown is saved "
+    "with each decision). Triplets come from your uploads first, then from the built-in generator (bundled "
+    "photographs, each candidate with a different known distortion)."
+)
+
+
+def _new_state() -> dict[str, Any]:
+    return {"queue": [], "current": None, "seed": random.randrange(1 << 30), "judged": 0}
+
+
+def _score_rows(evaluation: Any) -> list[list[object]]:
+    return [[evaluation.metric, s.subset, s.count, s.score, s.accuracy, s.map] for s in evaluation.subsets]
+
+
+def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[..., MetricConfig]) -> None:
+    """Add the 2AFC annotation and evaluation views; ``metric_inputs`` feed ``metric_config``."""
+    store = ctx.store
+    with gr.Tab("2AFC annotation", id="sim-annotate"):
+        gr.Markdown(INSTRUCTIONS)
+        state = gr.State(_new_state)
+        with gr.Row():
+            reference = gr.Image(label="Reference", type="filepath", interactive=False, height=260)
+            left = gr.Image(label="Left candidate (1 / ←)", type="filepath", interactive=False, height=260)
+            right = gr.Image(label="Right candidate (2 / →)", type="filepath", interactive=False, height=260)
+        with gr.Row():
+            left_button = gr.Button("◀ Left is closer", variant="primary", elem_id="sim-left")
+            skip_button = gr.Button("Skip (s)", elem_id="sim-skip")
+            undo_button = gr.Button("Undo (u)", elem_id="sim-undo")
+            right_button = gr.Button("Right is closer ▶", variant="primary", elem_id="sim-right")
+        status = gr.Markdown("Press **Start** (or a key) to get the first triplet.", elem_id="sim-annotate-status")
+        start = gr.Button("Start / next triplet", elem_id="sim-start")
+        with gr.Accordion("Add your own triplets", open=False):
+            with gr.Row():
+                upload_ref = gr.File(label="Reference", file_types=["image"])
+                upload_p0 = gr.File(label="Candidate p0", file_types=["image"])
+                upload_p1 = gr.File(label="Candidate p1", file_types=["image"])
+            add_one = gr.Button("Add this triplet")
+            collection = gr.File(label="Or a .zip with folders ref/, p0/, p1/ (matching file names)",
+                                 file_types=[".zip"])
+            add_many = gr.Button("Add the triplets in the zip")
+        with gr.Row():
+            export_button = gr.Button("Export all judgements as a BAPPS folder (zip) and score the metric on them")
+        export_status = gr.Markdown(elem_id="sim-export-status")
+        export_file = gr.File(label="BAPPS-layout export", interactive=False)
+    with gr.Tab("2AFC evaluation", id="sim-evaluate"):
+        gr.Markdown("Score the metric chosen above on a BAPPS-layout zip (`2afc/<split>/<set>/{ref,p0,p1,judge}` "
+                    "and/or `jnd/<split>/<set>/{p0,p1,same}`, e.g. an export from the annotation view). Images "
+                    "are resized to 64x64 as in BAPPS. Same as `python -m engine.similarity.twoafc DIR`.")
+        with gr.Row():
+            dataset = gr.File(label="BAPPS-layout zip", file_types=[".zip"])
+            evaluate_button = gr.Button("Evaluate", variant="primary")
+        evaluation_status = gr.Markdown(elem_id="sim-evaluation-status")
+        scores = gr.Dataframe(headers=SCORE_HEADERS, interactive=False, label="Scores per set")
+        score_plot = gr.Plot(label="2AFC score / JND mAP per set")
+
+    def present(session: dict[str, Any], message: str = "") -> tuple[Any, ...]:
+        if session["current"] is None:
+            if session["queue"]:
+                key, source = session["queue"].pop(0)
+                triplet = annotate.triplet_of(key, source)
+            else:
+                triplet = annotate.generate_triplet(session["seed"])
+                session["seed"] += 1
+            shown = random.sample(annotate.CANDIDATES, 2)
+            session["current"] = {"key": triplet.key, "source": triplet.source, "shown": shown,
+                                  "started": time.time()}
+        current = session["current"]
+        triplet = annotate.triplet_of(current["key"], current["source"])
+        line = (f"{message}  \nJudged this session: **{session['judged']}**; in the queue: "
+                f"**{len(session['queue'])}**. Source: {current['source']}")
+        return (str(triplet.image("ref")), str(triplet.image(current["shown"][0])),
+                str(triplet.image(current["shown"][1])), line, session)
+
+    @user_errors
+    def start_session(session: dict[str, Any]) -> tuple[Any, ...]:
+        return present(session)
+
+    def judge_with(side: str) -> Callable[..., tuple[Any, ...]]:
+        @user_errors
+        def judge(session: dict[str, Any], annotator: str) -> tuple[Any, ...]:
+            who = require_annotator(annotator)
+            current = session["current"]
+            if current is None:
+                return present(session)
+            triplet = annotate.triplet_of(current["key"], current["source"])
+            choice = annotate.record(store, triplet, current["shown"], side, who, time.time() - current["started"])
+            session["current"] = None
+            session["judged"] += choice != "skip"
+            return present(session, "Skipped." if choice == "skip" else f"Saved: {choice} is closer.")
+
+        return judge
+
+    @user_errors
+    def undo(session: dict[str, Any], annotator: str) -> tuple[Any, ...]:
+        who = require_annotator(annotator)
+        undone = store.undo(annotate.TASK, who)
+        if undone is None:
+            return present(session, f"{who} has no 2AFC decision left to undo.")
+        if session["current"] is not None:
+            session["queue"].insert(0, (session["current"]["key"], session["current"]["source"]))
+        session["current"] = None
+        session["queue"].insert(0, (undone.content_hash, undone.source))
+        session["judged"] = max(0, session["judged"] - (undone.label.get("choice") != "skip"))
+        return present(session, f"Undid your decision ({undone.label.get('choice')}); judge it again.")
+
+    @user_errors
+    def add_triplet(ref: str | None, p0: str | None, p1: str | None, session: dict[str, Any]) -> tuple[Any, ...]:
+        if not (ref and p0 and p1):
+            raise InputError("Upload a reference and both candidates.")
+        triplet, notes = annotate.triplet_from_files(ref, p0, p1)
+        session["queue"].insert(0, (triplet.key, triplet.source))
+        session["current"] = None
+        return present(session, "Added your triplet. " + " ".join(notes))
+
+    @user_errors
+    def add_collection(path: str | None, session: dict[str, Any]) -> tuple[Any, ...]:
+        if not path:
+            raise InputError("Upload a zip with ref/, p0/ and p1/ folders.")
+        triplets, notes = annotate.triplets_from_collection(path)
+        session["queue"][:0] = [(t.key, t.source) for t in triplets]
+        session["current"] = None
+        more = f" ({len(notes)} files skipped: {'; '.join(notes[:3])})" if notes else ""
+        return present(session, f"Added {len(triplets)} triplets{more}.")
+
+    @user_errors
+    def export(arch: str, layers: list[str], comparison: str, norm: bool, precision: str, weights: str,
+               heads: str | None, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
+        settings = (arch, layers, comparison, norm, precision, weights, heads)
+        folder = Path(tempfile.mkdtemp(prefix="workbench-2afc-")) / "bapps"
+        summary = annotate.export_bapps(store, folder)
+        archive = shutil.make_archive(str(folder), "zip", folder)
+        metric = build_metric(metric_config(*settings))
+        result = evaluate(find_sets(folder), metric, progress=lambda f, m: progress(f, desc=m))
+        s = result.subsets[0]
+        message = (f"Exported **{summary.triplets}** triplets ({summary.decisions} decisions; {summary.skipped_items} "
+                   f"only skipped). Agreement of {result.metric} with these judgements: 2AFC score **{s.score:.3f}**, "
+                   f"accuracy {s.accuracy:.3f}.  \n*Weights:* {result.provenance}")
+        return message, archive
+
+    @user_errors
+    def evaluate_upload(path: str | None, arch: str, layers: list[str], comparison: str, norm: bool, precision: str,
+                        weights: str, heads: str | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+        settings = (arch, layers, comparison, norm, precision, weights, heads)
+        if not path:
+            raise InputError("Upload a BAPPS-layout zip first.")
+        folder = unpack(path, tempfile.mkdtemp(prefix="workbench-bapps-"))
+        metric = build_metric(metric_config(*settings))
+        result = evaluate(find_sets(folder), metric, progress=lambda f, m: progress(f, desc=m))
+        warning = "  \n**RANDOM backbone: scores mean nothing.**" if "RANDOM" in result.provenance else ""
+        return (f"*Weights:* {result.provenance}; images at {result.size}x{result.size} ({result.resize_method})"
+                f"{warning}", _score_rows(result), twoafc_plot([result]))
+
+    shown = [reference, left, right, status, state]
+    start.click(start_session, state, shown, api_name="similarity_next")
+    for button, side in ((left_button, "left"), (right_button, "right"), (skip_button, "skip")):
+        button.click(judge_with(side), [state, ctx.annotator], shown, api_name=f"similarity_judge_{side}")
+    undo_button.click(undo, [state, ctx.annotator], shown, api_name="similarity_undo")
+    add_one.click(add_triplet, [upload_ref, upload_p0, upload_p1, state], shown, api_name="similarity_add_triplet")
+    add_many.click(add_collection, [collection, state], shown, api_name="similarity_add_triplets")
+    export_button.click(export, metric_inputs, [export_status, export_file], api_name="similarity_export", **HEAVY)
+    evaluate_button.click(evaluate_upload, [dataset, *metric_inputs], [evaluation_status, scores, score_plot],
+                          api_name="similarity_evaluate", **HEAVY)
