@@ -12,6 +12,9 @@ from engine.errors import InputError, WeightsError
 from engine.registry import IMAGENET_MEAN, IMAGENET_STD
 
 
+LPIPS_MAP_SIDES_AT_64 = {"alexnet": [15, 7, 3, 3, 3], "vgg16": [64, 32, 16, 8, 4]}
+
+
 @pytest.mark.parametrize("arch", list(BACKBONES))
 def test_every_layer_has_the_documented_channels_in_order(arch: str) -> None:
     spec = backbone(arch)
@@ -22,14 +25,8 @@ def test_every_layer_has_the_documented_channels_in_order(arch: str) -> None:
     assert [m.shape[1] for m in maps.values()] == [layer.channels for layer in spec.layers]
     assert all(m.shape[0] == 2 for m in maps.values())
     assert "RANDOM" in extractor.info.label
-
-
-@pytest.mark.parametrize(("arch", "sides"), [("alexnet", [15, 7, 3, 3, 3]), ("vgg16", [64, 32, 16, 8, 4])])
-def test_lpips_layers_have_the_spec_map_sizes_at_64(arch: str, sides: list[int]) -> None:
-    extractor = FeatureExtractor(arch, weights="random")
-    with torch.inference_mode():
-        maps = extractor(torch.rand(1, 3, 64, 64))
-    assert [m.shape[-1] for m in maps.values()] == sides
+    if arch in LPIPS_MAP_SIDES_AT_64:  # the spec's table (section 1.3)
+        assert [m.shape[-1] for m in maps.values()] == LPIPS_MAP_SIDES_AT_64[arch]
 
 
 def test_imagenet_normalisation_happens_inside() -> None:
