@@ -56,7 +56,7 @@ class MetricControls:
     """The widgets that define a metric, shared by the Compare and Inspect views."""
 
     backbone: gr.Dropdown
-    layers: gr.CheckboxGroup
+    layers: gr.Dropdown
     comparison: gr.Radio
     channel_norm: gr.Checkbox
     precision: gr.Radio
@@ -76,7 +76,9 @@ def metric_controls() -> MetricControls:
     with gr.Row():
         arch = gr.Dropdown(backbone_choices(), value=DEFAULT_BACKBONE, label="Backbone", scale=2,
                            elem_id="sim-backbone")
-        layers = gr.CheckboxGroup(spec.layer_names, value=list(spec.default_layers), label="Layers", scale=3)
+        # Choices follow the backbone; custom values let API callers name any backbone's layers (checked below).
+        layers = gr.Dropdown(spec.layer_names, value=list(spec.default_layers), multiselect=True, label="Layers",
+                             allow_custom_value=True, scale=3)
     with gr.Row():
         comparison = gr.Radio(list(COMPARISONS), value="spatial", label="Comparison function", scale=3,
                               info="; ".join(f"{k}: {v}" for k, v in COMPARISONS.items() if "+" not in k))
@@ -96,11 +98,12 @@ def metric_controls() -> MetricControls:
 def metric_config(arch: str, layers: list[str] | None, comparison: str, channel_norm: bool, precision: str,
                   weights: str, heads: str | None) -> MetricConfig:
     """The :class:`MetricConfig` the controls describe (layers in the backbone's order)."""
-    if arch not in BACKBONES:
-        raise InputError(f"Choose a backbone from {', '.join(BACKBONES)}.")
-    chosen = [name for name in backbone(arch).layer_names if name in (layers or [])]
-    if layers is not None and not chosen:
-        raise InputError("Tick at least one layer.")
+    spec = backbone(arch)
+    if not layers:
+        raise InputError(f"Choose at least one layer of {spec.title}: {', '.join(spec.layer_names)}.")
+    for name in layers:
+        spec.layer(name)
+    chosen = [name for name in spec.layer_names if name in layers]
     return MetricConfig(backbone=arch, layers=tuple(chosen), comparison=comparison,  # type: ignore[arg-type]
                         channel_norm=bool(channel_norm), precision=precision, weights=weights,  # type: ignore[arg-type]
                         heads_file=heads or None)
@@ -141,7 +144,7 @@ def build(ctx: AppContext) -> None:
                 with gr.Row():
                     inspect_file = gr.File(label="Image", file_types=["image"])
                     inspect_layer_name = gr.Dropdown(backbone(DEFAULT_BACKBONE).layer_names, value="block3",
-                                                     label="Layer")
+                                                     label="Layer", allow_custom_value=True)
                     channels = gr.Slider(4, 32, value=16, step=4, label="Channels shown")
                     inspect_button = gr.Button("Inspect", variant="primary")
                 inspect_status = gr.Markdown()
