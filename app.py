@@ -25,6 +25,7 @@ TAB_MODULES = [
     "ui.annotations",
     "ui.intent",
     "ui.similarity",
+    "ui.explain",
 ]
 
 ON_SPACES = bool(os.environ.get("SPACE_ID"))

@@ -1,0 +1,75 @@
+"""Pictures of explanations: the map over the image with segment boundaries, and the LIF/MIF curves."""
+
+from __future__ import annotations
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from skimage.segmentation import find_boundaries  # noqa: E402
+
+from engine.explain.pipeline import Explanation  # noqa: E402
+
+BOUNDARY_COLOR = np.array([1.0, 1.0, 1.0])
+
+
+def display_values(attribution_map: np.ndarray, by_rank: bool) -> np.ndarray:
+    """The map scaled to 0..1 for colouring: min-max (display only), or each pixel's rank ("colour by
+    rank", which shows exactly the ordering that LIF/MIF/SRG measure)."""
+    values = np.asarray(attribution_map, dtype=np.float64)
+    if by_rank:
+        ranks = np.empty(values.size)
+        ranks[np.argsort(np.round(values.ravel(), 9), kind="stable")] = np.arange(values.size)
+        return (ranks / max(values.size - 1, 1)).reshape(values.shape)
+    low, high = values.min(), values.max()
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
+def overlay(explanation: Explanation, image: np.ndarray | None = None, by_rank: bool = False,
+            boundaries: bool = True, opacity: float = 0.5, max_side: int = 512) -> np.ndarray:
+    """``uint8 [h, w, 3]``: the attribution map (jet colours, red = most supportive) blended over the image,
+    with the segment boundaries in white.
+
+    Args:
+        explanation: the result of :func:`engine.explain.pipeline.explain`.
+        image: the picture to draw on, ``float32 [H, W, 3]`` in 0..1 (e.g. the original upload); default the
+            model-sized image that was explained.
+        by_rank: colour by rank instead of by value.
+        boundaries: draw segment boundaries.
+        opacity: weight of the colours against the image, 0..1.
+        max_side: the picture is downsized so that its longer side is at most this.
+    """
+    picture = explanation.image if image is None else image
+    scale = min(1.0, max_side / max(picture.shape[:2]))
+    height, width = max(1, round(picture.shape[0] * scale)), max(1, round(picture.shape[1] * scale))
+    picture = cv2.resize(picture.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
+    colours = matplotlib.colormaps["jet"](display_values(explanation.map_at(height, width), by_rank))[..., :3]
+    blended = (1 - opacity) * picture + opacity * colours
+    if boundaries:
+        labels = cv2.resize(explanation.segmentation.labels.astype(np.float32), (width, height),
+                            interpolation=cv2.INTER_NEAREST).astype(np.int32)
+        blended[find_boundaries(labels, mode="inner")] = BOUNDARY_COLOR
+    return np.round(np.clip(blended, 0, 1) * 255).astype(np.uint8)
+
+
+def curves(explanation: Explanation, title: str = "") -> Figure:
+    """LIF (least important deleted first, higher is better) and MIF (most important first, lower is
+    better) against the fraction of pixels deleted; the area between them is SRG."""
+    result = explanation.evaluation
+    figure, axes = plt.subplots(figsize=(5.2, 3.4), layout="constrained")
+    axes.plot(result.fractions, result.lif, "o-", color="tab:green", label=f"LIF (mean {result.lif_auc:.3f})")
+    axes.plot(result.fractions, result.mif, "s-", color="tab:red", label=f"MIF (mean {result.mif_auc:.3f})")
+    axes.fill_between(result.fractions, result.mif, result.lif, color="tab:blue", alpha=0.12,
+                      label=f"SRG = {result.srg:.3f}")
+    axes.set_xlabel("fraction of pixels deleted")
+    axes.set_ylabel(f"p({explanation.label})")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    axes.set_title(title or f"seed {explanation.seed}, {explanation.model_calls} model calls", fontsize=9)
+    plt.close(figure)
+    return figure
