@@ -104,7 +104,7 @@ class TorchClassifier:
         on_cpu = self.device.type == "cpu"
         self.batch_size = batch_size or (4 if on_cpu else 64)
         self.bfloat16 = native_bfloat16() if bfloat16 is None and on_cpu else bool(bfloat16)
-        self._forward = inference_module(module) if optimise and on_cpu and not self.bfloat16 else module
+        self.inference = inference_module(module) if optimise and on_cpu and not self.bfloat16 else module
         self._mean = torch.tensor(input_spec.mean, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(input_spec.std, device=self.device).view(1, 3, 1, 1)
 
@@ -114,7 +114,7 @@ class TorchClassifier:
             for start in range(0, len(images), self.batch_size):
                 chunk = torch.from_numpy(np.asarray(images[start:start + self.batch_size], np.float32))
                 pixels = chunk.to(self.device).permute(0, 3, 1, 2)
-                logits = self._forward((pixels - self._mean) / self._std)
+                logits = self.inference((pixels - self._mean) / self._std)
                 outputs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
         return np.concatenate(outputs) if outputs else np.zeros((0, len(self.labels)), np.float32)
 

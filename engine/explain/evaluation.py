@@ -17,13 +17,19 @@ from engine.explain.perturbers import BlurPerturber, ColorPerturber, Perturber
 Predict = Callable[[np.ndarray], np.ndarray]  # images [B, H, W, 3] in 0..1 -> outputs [B, classes]
 
 
-def keep_masks(attribution_map: np.ndarray, deleted: np.ndarray, most_first: bool) -> np.ndarray:
-    """Masks ``float32 [S, H, W]``: 1 where a pixel survives after deleting ``deleted[s]`` pixels.
+def deletion_order(attribution_map: np.ndarray, most_first: bool) -> np.ndarray:
+    """Flat pixel indices in the order they are deleted: highest score first (``most_first``) or lowest first.
 
-    Pixels are deleted from the highest score down (``most_first``) or from the lowest up.
+    Scores are rounded to 9 decimals so that ties group; ties go in raster order.
     """
     scores = np.round(np.asarray(attribution_map, dtype=np.float64).ravel(), 9)
-    order = np.argsort(-scores if most_first else scores, kind="stable")
+    return np.argsort(-scores if most_first else scores, kind="stable")
+
+
+def keep_masks(attribution_map: np.ndarray, deleted: np.ndarray, most_first: bool) -> np.ndarray:
+    """Masks ``float32 [S, H, W]``: 1 where a pixel survives after deleting ``deleted[s]`` pixels
+    in :func:`deletion_order`."""
+    order = deletion_order(attribution_map, most_first)
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     masks = rank[None, :] >= np.asarray(deleted)[:, None]

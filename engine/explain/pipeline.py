@@ -208,6 +208,38 @@ def run_model(image: np.ndarray, segments: Segmentation, samples: np.ndarray, cl
     return run
 
 
+def random_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
+    """Independent generators for sampling, perturbing and evaluating, all from one seed (so changing
+    the perturber does not change the samples)."""
+    sample, perturb, evaluate = np.random.SeedSequence(seed).spawn(3)
+    return np.random.default_rng(sample), np.random.default_rng(perturb), np.random.default_rng(evaluate)
+
+
+@dataclass
+class Attribution:
+    """Everything before scoring: segments, samples ``uint8 [N, M]``, outputs ``[N]``, per-segment scores
+    ``[M]`` and both maps ``float64 [h, w]``."""
+
+    segmentation: Segmentation
+    samples: np.ndarray
+    outputs: np.ndarray
+    scores: np.ndarray
+    segment_map: np.ndarray
+    pixel_map: np.ndarray
+
+
+def attribute(pixels: np.ndarray, classifier: Classifier, config: ExplainConfig, target: int,
+              sample_rng: np.random.Generator, perturb_rng: np.random.Generator,
+              progress: Progress | None = None) -> Attribution:
+    """Segment the model-sized ``pixels``, sample, run the model for ``target`` and attribute."""
+    segments = segment(pixels, config)
+    samples = draw_samples(config, segments.n_segments, sample_rng)
+    run = run_model(pixels, segments, samples, classifier, target, config, perturb_rng, progress)
+    scores = config.attributer(run.outputs, samples)
+    pixel_map = run.rise_pixel_map() if config.shift > 0 else segments.project(scores, per_pixel=True)
+    return Attribution(segments, samples, run.outputs, scores, segments.project(scores, per_pixel=False), pixel_map)
+
+
 @dataclass
 class Explanation:
     """One explained prediction. Maps are ``float64 [h, w]`` at the model's input size; higher = more support."""
@@ -270,7 +302,7 @@ def explain(image: np.ndarray, classifier: Classifier, config: ExplainConfig | N
     report = progress or (lambda fraction, message: None)
     started = time.perf_counter()
     pixels = prepare(image, classifier)
-    sample_rng, perturb_rng, evaluation_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    sample_rng, perturb_rng, evaluation_rng = random_streams(seed)
     report(0.0, "classifying")
     probabilities = classifier(pixels[None])[0]
     if target is None:
@@ -278,22 +310,17 @@ def explain(image: np.ndarray, classifier: Classifier, config: ExplainConfig | N
     elif not 0 <= target < len(probabilities):
         raise InputError(f"Class {target} does not exist; the model has classes 0..{len(probabilities) - 1}.")
     report(0.02, "segmenting")
-    segments = segment(pixels, config)
-    samples = draw_samples(config, segments.n_segments, sample_rng)
-    run = run_model(pixels, segments, samples, classifier, target, config, perturb_rng,
-                    lambda fraction, message: report(0.05 + 0.85 * fraction, message))
-    scores = config.attributer(run.outputs, samples)
-    segment_map = segments.project(scores, per_pixel=False)
-    pixel_map = run.rise_pixel_map() if config.shift > 0 else segments.project(scores, per_pixel=True)
+    found = attribute(pixels, classifier, config, target, sample_rng, perturb_rng,
+                      lambda fraction, message: report(0.05 + 0.85 * fraction, message))
     report(0.9, "scoring the map (LIF/MIF)")
-    chosen = pixel_map if config.attribution == "pixel" else segment_map
+    chosen = found.pixel_map if config.attribution == "pixel" else found.segment_map
     evaluation = srg(pixels, chosen, classifier, target, config.eval_perturber, config.eval_steps, evaluation_rng,
-                     segments.labels)
+                     found.segmentation.labels)
     report(1.0, "done")
     return Explanation(
         image=pixels, target=target, label=class_label(classifier, target), probability=float(probabilities[target]),
-        top_classes=top_classes(probabilities, classifier), segmentation=segments, samples=samples,
-        outputs=run.outputs, scores=scores, segment_map=segment_map, pixel_map=pixel_map, evaluation=evaluation,
-        config=config, seed=seed, model_calls=1 + len(samples) + 2 * config.eval_steps - 2,
+        top_classes=top_classes(probabilities, classifier), segmentation=found.segmentation, samples=found.samples,
+        outputs=found.outputs, scores=found.scores, segment_map=found.segment_map, pixel_map=found.pixel_map,
+        evaluation=evaluation, config=config, seed=seed, model_calls=1 + len(found.samples) + 2 * config.eval_steps - 2,
         seconds=time.perf_counter() - started, provenance=classifier.provenance,
     )
