@@ -60,7 +60,8 @@ def model_spec(folder: Path) -> ModelSpec:
     path = folder / MODEL_FILE
     info, config, labels = persistence.read_info(path)
     shipped = folder.parent == ASSETS_DIR
-    provenance = f"{'shipped' if shipped else 'user'} model {path}: {config.describe()}; {info.summary()}"
+    where = path.relative_to(ASSETS_DIR.parents[1]) if shipped else path
+    provenance = f"{'shipped' if shipped else 'user'} model {where}: {config.describe()}; {info.summary()}"
 
     def load() -> LoadedModel:
         return LoadedModel(model=persistence.load(path), provenance=provenance)
