@@ -74,8 +74,7 @@ def _typo_words(text: str, probability: float, rng: random.Random) -> str:
 class Thesaurus:
     """Closest synonyms of English words from the Moby thesaurus (loaded once, on first use)."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self._path = path
+    def __init__(self) -> None:
         self._entries: dict[str, str] | None = None
         self._lock = threading.Lock()
 
@@ -93,7 +92,7 @@ class Thesaurus:
         with self._lock:
             if self._entries is None:
                 entries = {}
-                with (self._path or self.default_path()).open(encoding="utf-8", errors="replace") as handle:
+                with self.default_path().open(encoding="utf-8", errors="replace") as handle:
                     for line in handle:
                         head, _, rest = line.rstrip("\n").partition(",")
                         entries[head] = rest

@@ -22,7 +22,7 @@ from pathlib import Path
 from engine import settings
 from engine.annotations import Annotation, AnnotationStore, content_hash
 from engine.errors import InputError, WorkbenchError
-from engine.intent import persistence
+from engine.intent import embeddings, persistence
 from engine.intent.data import LabelledTexts
 from engine.intent.model import IntentModel, ModelInfo, Progress, fit
 from engine.intent.persistence import MODEL_FILE
@@ -62,6 +62,8 @@ def model_spec(folder: Path) -> ModelSpec:
     shipped = folder.parent == ASSETS_DIR
     where = path.relative_to(ASSETS_DIR.parents[1]) if shipped else path
     provenance = f"{'shipped' if shipped else 'user'} model {where}: {config.describe()}; {info.summary()}"
+    if config.features != "semhash":
+        provenance += f"; sentence embeddings {embeddings.provenance()}"
 
     def load() -> LoadedModel:
         return LoadedModel(model=persistence.load(path), provenance=provenance)

@@ -66,10 +66,6 @@ class LabelledTexts:
         """Examples per intent, sorted by intent name."""
         return dict(sorted(Counter(self.labels).items()))
 
-    def __add__(self, other: LabelledTexts) -> LabelledTexts:
-        return LabelledTexts(self.texts + other.texts, self.labels + other.labels,
-                             " + ".join(s for s in (self.source, other.source) if s))
-
 
 def require_trainable(data: LabelledTexts) -> LabelledTexts:
     """Return ``data`` if a classifier can be trained on it, else raise a user error saying why."""

@@ -20,7 +20,7 @@ lookup table (no part-of-speech context, unlike spaCy).
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 import numpy as np
 import simplemma
@@ -67,10 +67,6 @@ class Preprocessing:
             if self.lowercase:  # the lemma table restores capitals for a few words ("i" -> "I")
                 tokens = [t.lower() for t in tokens]
         return " ".join(tokens)
-
-    def to_json(self) -> dict[str, bool]:
-        """The options as a JSON object."""
-        return asdict(self)
 
 
 class SemhashVectorizer:

@@ -205,11 +205,6 @@ class IntentModel:
             return "probability"
         return "softmax of decision scores (not calibrated probabilities)"
 
-    @property
-    def provenance(self) -> str:
-        """Where this model came from, in one line."""
-        return f"{self.info.name}: {self.config.describe()}, {self.info.summary()}"
-
     def features(self, texts: list[str], progress: Progress | None = None) -> sparse.csr_matrix:
         """Feature rows ``float32 [N, n_features]``: trigram TF-IDF, then the 384-d embedding if used."""
         blocks = []
