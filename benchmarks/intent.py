@@ -124,10 +124,10 @@ def print_table(corpus: str, results: dict[str, dict[str, object]]) -> None:
     print(f"default / paper 'Our Best' = {float(ours) / float(best):.3f} ({verdict}: target {best:.2f})")
 
 
-def run_selection(folder: Path, with_embeddings: bool) -> None:
+def run_selection(folder: Path, names: list[str], with_embeddings: bool) -> None:
     """Print the CV ranking (training splits only) of candidate pipelines for the default."""
     datasets = {c: read_labelled(corpus_path(folder, key), "train") for c, key in CORPORA.items()}
-    candidates = {f"{name} (default preprocessing)": IntentConfig(classifier=name) for name in classifiers.SUITE}
+    candidates = {f"{name} (default preprocessing)": IntentConfig(classifier=name) for name in names}
     base = IntentConfig()
     for label, change in (("no synonyms", {"synonyms": False}), ("no oversampling", {"oversample": False,
                           "synonyms": False}), ("typos instead of synonyms", {"synonyms": False, "typos": True}),
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     with_embeddings = not args.no_embeddings and embeddings.model_dir() is not None
     try:
         if args.select:
-            run_selection(args.data, with_embeddings)
+            run_selection(args.data, args.classifiers, with_embeddings)
             return 0
         rows = pipelines(args.classifiers, with_embeddings)
         report = {corpus: benchmark_corpus(args.data, corpus, rows, args.seeds, sys.stderr) for corpus in CORPORA}
