@@ -139,8 +139,8 @@ def fit(
         first_epoch, history = load_checkpoint(checkpoint, model, optimizer, scheduler)
     main_process = distributed.is_main_process()
     for epoch in range(first_epoch, epochs):
+        epoch_batches = batches(epoch)  # first: making batches may run the model in eval mode
         model.train()
-        epoch_batches = batches(epoch)
         steps = len(epoch_batches) if hasattr(epoch_batches, "__len__") else 0  # 0: unknown
         bar = tqdm(epoch_batches, total=steps or None, desc=f"{description} {epoch + 1}/{epochs}",
                    disable=not (show_bar and main_process), leave=False)
