@@ -71,7 +71,7 @@ def split_images(images: Sequence[np.ndarray], names: Sequence[str]) -> ImageSpl
 
 
 def _source_tensor(image: np.ndarray) -> torch.Tensor:
-    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
+    tensor = torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)  # a copy: samples are read-only
     height, width = tensor.shape[-2:]
     scale = MAX_SOURCE_SIDE / max(height, width)
     if scale < 1:

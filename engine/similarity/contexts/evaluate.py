@@ -90,3 +90,25 @@ def ranking_accuracy(d0: torch.Tensor, d1: torch.Tensor, pairs: torch.Tensor, co
     with np.errstate(invalid="ignore"):
         per_pair = totals / counts
     return RankingAccuracy(float(scores.mean()), per_pair)
+
+
+@dataclass(frozen=True)
+class Difficulty:
+    """Whether the pairs that were hardest before adaptation stay the hardest after it."""
+
+    hardest_before: list[str]  # the k worst pairs before, worst first
+    their_rank_after: list[int]  # 1 = still the worst pair after adaptation
+    rank_correlation: float  # Spearman correlation of the 15 per-pair accuracies before vs after
+
+
+def difficulty(before: RankingAccuracy, after: RankingAccuracy, k: int = 3) -> Difficulty:
+    """Compare per-pair accuracies before and after (the paper: hard contexts stay hard)."""
+    from scipy.stats import spearmanr
+
+    first, second = before.pair_dict(), after.pair_dict()
+    names = list(first)
+    order_before = sorted(names, key=lambda name: first[name])
+    order_after = sorted(names, key=lambda name: second[name])
+    correlation = spearmanr([first[n] for n in names], [second[n] for n in names]).statistic
+    return Difficulty(order_before[:k], [order_after.index(name) + 1 for name in order_before[:k]],
+                      float(correlation) if np.isfinite(correlation) else float("nan"))

@@ -159,3 +159,17 @@ def test_save_load_round_trip_gives_the_same_distances(variant: str, sources: li
     spec = register_adapted(registry, summary)
     assert spec.name == "context:adapted" and spec.task == "similarity-metric"
     assert "0.500 -> 0.700" in spec.description and not registry.is_loaded(spec.name)
+
+
+def test_difficulty_ranks_the_hardest_pairs_before_and_after() -> None:
+    from engine.similarity.contexts.evaluate import RankingAccuracy, difficulty
+
+    before = torch.linspace(0.1, 0.95, 15).tolist()  # pair k has accuracy before[k]
+    matrix_before, matrix_after = torch.full((6, 6), float("nan")), torch.full((6, 6), float("nan"))
+    upper = [(a, b) for a in range(6) for b in range(a + 1, 6)]
+    for k, (a, b) in enumerate(upper):
+        matrix_before[a, b] = matrix_before[b, a] = before[k]
+        matrix_after[a, b] = matrix_after[b, a] = before[k] + 0.04  # everything improves, order kept
+    result = difficulty(RankingAccuracy(0.5, matrix_before.numpy()), RankingAccuracy(0.7, matrix_after.numpy()))
+    assert result.hardest_before[0] == f"{NAMES[0]} vs {NAMES[1]}"
+    assert result.their_rank_after == [1, 2, 3] and result.rank_correlation == pytest.approx(1.0)

@@ -1,0 +1,72 @@
+"""Figures of a context adaptation: the live loss curve and before/after accuracy per pair."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from engine.similarity.contexts.evaluate import RankingAccuracy
+from engine.similarity.contexts.triplets import NAMES
+
+
+def _figure(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")  # no pyplot: thread-safe in the app
+
+
+def loss_curve(losses: Sequence[float], test_accuracy: Sequence[float], steps_per_epoch: int) -> Figure:
+    """Training loss per step (and its running mean) with the held-out accuracy after each epoch."""
+    figure = _figure(7, 3.2)
+    axes = figure.add_subplot()
+    steps = np.arange(1, len(losses) + 1)
+    if len(losses):
+        axes.plot(steps, losses, color="tab:blue", alpha=0.25, linewidth=0.8, label="loss per step")
+        window = max(1, min(50, len(losses) // 10))
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+        axes.plot(steps[window - 1:], smooth, color="tab:blue", label=f"loss, mean of {window}")
+        axes.set_yscale("log")
+    axes.set_xlabel("optimiser step")
+    axes.set_ylabel("loss")
+    if test_accuracy:
+        other = axes.twinx()
+        epochs_end = steps_per_epoch * np.arange(1, len(test_accuracy) + 1)
+        other.plot(epochs_end, test_accuracy, "o-", color="tab:green", label="held-out accuracy")
+        other.set_ylim(0, 1)
+        other.set_ylabel("held-out ranking accuracy", color="tab:green")
+    axes.legend(loc="upper right", fontsize=8)
+    axes.set_title("Adapting the metric", fontsize=10)
+    return figure
+
+
+def _matrix(axes: object, values: np.ndarray, title: str, cmap: str, limits: tuple[float, float]) -> object:
+    shown = axes.imshow(values, cmap=cmap, vmin=limits[0], vmax=limits[1])  # type: ignore[attr-defined]
+    axes.set_xticks(range(len(NAMES)), NAMES, rotation=45, ha="right", fontsize=8)  # type: ignore[attr-defined]
+    axes.set_yticks(range(len(NAMES)), NAMES, fontsize=8)  # type: ignore[attr-defined]
+    for row in range(len(NAMES)):
+        for column in range(len(NAMES)):
+            if row != column and np.isfinite(values[row, column]):
+                axes.text(column, row, f"{values[row, column]:.2f}", ha="center", va="center",  # type: ignore[attr-defined]
+                          fontsize=7, color="black")
+    axes.set_title(title, fontsize=9)  # type: ignore[attr-defined]
+    return shown
+
+
+def pair_heatmaps(before: RankingAccuracy, after: RankingAccuracy | None = None) -> Figure:
+    """Accuracy per pair of distortions before (and after) adaptation, and the change.
+
+    The hardest pairs for the baseline are the darkest cells on the left; the paper observes that
+    they tend to stay the hardest after adaptation.
+    """
+    panels = 1 if after is None else 3
+    figure = _figure(4.2 * panels, 3.9)
+    grid = figure.subplots(1, panels, squeeze=False)[0]
+    shown = _matrix(grid[0], before.per_pair, f"before: {before.overall:.3f}", "RdYlGn", (0, 1))
+    if after is not None:
+        _matrix(grid[1], after.per_pair, f"after: {after.overall:.3f}", "RdYlGn", (0, 1))
+        change = after.per_pair - before.per_pair
+        limit = max(0.05, float(np.nanmax(np.abs(change))))
+        changed = _matrix(grid[2], change, "change", "PiYG", (-limit, limit))
+        figure.colorbar(changed, ax=grid[2], fraction=0.046)
+    figure.colorbar(shown, ax=grid[: 2 if after is not None else 1].tolist(), fraction=0.046)
+    return figure

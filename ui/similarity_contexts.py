@@ -1,0 +1,205 @@
+"""Contexts view of the Perceptual similarity tab: adapt a DPS metric to a ranking of six distortions.
+
+Order the distortions (or draw a random order, or estimate it from your 2AFC judgements), choose
+training images, train with a live loss curve, then compare accuracy per pair before and after and
+try the adapted metric on your own image pairs. Adapted metrics are saved in the data folder and
+registered as models (task ``similarity-metric``).
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import torch
+
+from engine import settings
+from engine.backbones import BACKBONES
+from engine.errors import InputError
+from engine.images import load_image
+from engine.similarity import plots as similarity_plots
+from engine.similarity.compare import compare
+from engine.similarity.contexts import judgements, plots, storage
+from engine.similarity.contexts.distortions import DISTORTIONS, parse_context, random_context
+from engine.similarity.contexts.evaluate import difficulty
+from engine.similarity.contexts.model import VARIANTS, TrainingConfig
+from engine.similarity.metric import MetricConfig, build_metric
+from trainers import contexts as trainer
+from ui.common import HEAVY, AppContext, user_errors
+
+NAMES = list(DISTORTIONS)
+POSITIONS = ["1st (most similar)", "2nd", "3rd", "4th", "5th", "6th (least similar)"]
+INTRO = (
+    "**Context adaptation** (Pihlgren et al., *Deep Perceptual Similarity is Adaptable to Ambiguous Contexts*): "
+    "whether a rotated or a darkened image is \"more similar\" depends on what you need. A *context* orders six "
+    "distortions from most to least similar; training learns non-negative per-channel weights (`lin`) - or "
+    "fine-tunes the backbone (`tune`) - so that the metric ranks distorted copies as the context says. "
+    "Accuracy is measured on a frozen set of triplets from held-out images, before and after."
+)
+
+
+def contexts_dir() -> Path:
+    """Where adapted metrics are saved."""
+    return settings.current().data_dir / "contexts"
+
+
+def adapted_names(ctx: AppContext) -> list[str]:
+    """Registered adapted metrics, newest last."""
+    return ctx.registry.names(task=storage.TASK)
+
+
+def _images(files: list[str] | None) -> trainer.ImageSplit:
+    if not files:
+        return trainer.load_images(None)
+    if len(files) == 1 and Path(files[0]).suffix.lower() == ".zip":
+        return trainer.load_images(files[0])
+    folder = Path(tempfile.mkdtemp(prefix="workbench-contexts-"))
+    for path in files:
+        shutil.copy(path, folder / Path(path).name)
+    return trainer.load_images(folder)
+
+
+def _result_markdown(run: trainer.ContextRun, name: str) -> str:
+    hard = difficulty(run.before, run.after)
+    ranks = ", ".join(f"{pair} (now #{rank})" for pair, rank in zip(hard.hardest_before, hard.their_rank_after))
+    return (f"### Ranking accuracy {run.before.overall:.3f} → {run.after.overall:.3f}\n"
+            f"Context: {' > '.join(run.context)} (most similar first). Held-out set: {run.test_triplets} triplets; "
+            f"images: {run.images}.  \n"
+            f"Hardest pairs before: {ranks}; rank correlation of per-pair accuracy before/after "
+            f"{hard.rank_correlation:.2f}.  \nSaved and registered as **{name}**.  \n"
+            f"*Weights:* {run.model.metric.provenance}")
+
+
+def build(ctx: AppContext) -> None:
+    """Add the Contexts view (inside the Perceptual similarity tab's views)."""
+    storage.register_folder(ctx.registry, contexts_dir())
+    with gr.Tab("Contexts", id="sim-contexts"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            order = [gr.Dropdown(NAMES, value=name, label=label, min_width=110, elem_id=f"ctx-rank-{k}")
+                     for k, (name, label) in enumerate(zip(NAMES, POSITIONS))]
+        with gr.Row():
+            seed = gr.Number(0, precision=0, label="Seed", scale=1)
+            draw = gr.Button("Random context", scale=1)
+            from_store = gr.Button("Estimate from my 2AFC judgements", scale=2)
+        context_status = gr.Markdown()
+        with gr.Row():
+            images = gr.File(label="Training images (several images or one .zip; empty = bundled photographs)",
+                             file_count="multiple", file_types=["image", ".zip"], scale=3)
+            with gr.Column(scale=2):
+                arch = gr.Dropdown([(spec.title, key) for key, spec in BACKBONES.items()], value="mobilenet_v2",
+                                   label="Backbone")
+                variant = gr.Radio(list(VARIANTS), value="lin", label="What is trained",
+                                   info="; ".join(f"{k}: {v}" for k, v in VARIANTS.items()))
+        with gr.Accordion("Training settings", open=False):
+            with gr.Row():
+                epochs = gr.Slider(1, 20, value=TrainingConfig.epochs, step=1, label="Epochs")
+                steps = gr.Slider(1, 50, value=TrainingConfig.steps_per_epoch, step=1, label="Steps per epoch")
+                batch = gr.Slider(8, 256, value=TrainingConfig.batch_size, step=8, label="Triplets per step")
+                learning_rate = gr.Number(TrainingConfig.lr, label="Learning rate")
+        train_button = gr.Button("Train", variant="primary", elem_id="ctx-train")
+        status = gr.Markdown(elem_id="ctx-status")
+        curve = gr.Plot(label="Loss and held-out accuracy")
+        heatmap = gr.Plot(label="Ranking accuracy per pair of distortions")
+        summary = gr.JSON(label="Summary")
+        with gr.Accordion("Try an adapted metric", open=True):
+            with gr.Row():
+                metric_choice = gr.Dropdown(adapted_names(ctx), label="Adapted metric", allow_custom_value=True,
+                                            scale=2, elem_id="ctx-metric")
+                file_a = gr.File(label="First image", file_types=["image"], scale=2)
+                file_b = gr.File(label="Second image", file_types=["image"], scale=2)
+                try_button = gr.Button("Compare", scale=1)
+            try_result = gr.Markdown()
+            try_bars = gr.Plot(label="Adapted distance per layer")
+
+    def set_order(context: tuple[str, ...]) -> list[dict]:
+        return [gr.update(value=name) for name in context]
+
+    def draw_context(value: float) -> list[Any]:
+        context = random_context(torch.Generator().manual_seed(int(value or 0)))
+        return [*set_order(context), f"Random context (seed {int(value or 0)}): {' > '.join(context)}"]
+
+    @user_errors
+    def estimate() -> list[Any]:
+        found = judgements.estimate_context(judgements.context_outcomes(ctx.store))
+        detail = ", ".join(f"{name} {found.strengths[name]:.2f}" for name in found.context)
+        return [*set_order(found.context),
+                f"From {found.judgements} judgements (Bradley-Terry strength, most similar first): {detail}"]
+
+    @user_errors
+    def train(*values: Any, progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
+        ranking, files, backbone_name, kind, epoch_count, step_count, batch_size, rate = (
+            list(values[:6]), *values[6:])
+        context = parse_context(ranking)
+        config = TrainingConfig(epochs=int(epoch_count), steps_per_epoch=int(step_count), batch_size=int(batch_size),
+                                lr=float(rate), variant=kind)
+        split = _images(files)
+        progress(0, desc="building the metric")
+        model = trainer.build_context_model(backbone_name, None, "spatial", True, kind,
+                                            device=settings.current().device)
+        events: queue.Queue[Any] = queue.Queue()
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["run"] = trainer.adapt(context, split, model, config, on_progress=events.put, show_bar=False)
+            except Exception as error:  # reported below, in the request's thread
+                outcome["error"] = error
+            finally:
+                events.put(None)
+
+        threading.Thread(target=work, daemon=True).start()
+        losses: list[float] = []
+        accuracy: list[float] = []
+        shown = time.monotonic()
+        steps_per_epoch = config.steps_per_epoch * (config.passes if kind == "lin" else 1)
+        while (event := events.get()) is not None:
+            if "test_accuracy" in event.metrics:
+                accuracy.append(event.metrics["test_accuracy"])
+            else:
+                losses.append(event.loss)
+            progress(event.fraction, desc=f"epoch {event.epoch + 1}/{event.epochs}")
+            if time.monotonic() - shown > 2.0:
+                shown = time.monotonic()
+                yield (f"Training… epoch {event.epoch + 1}/{event.epochs}, loss {event.loss:.4f}",
+                       plots.loss_curve(losses, accuracy, steps_per_epoch), gr.skip(), gr.skip(), gr.skip())
+        if "error" in outcome:
+            raise outcome["error"]
+        run: trainer.ContextRun = outcome["run"]
+        stem = f"{'-'.join(name[:4] for name in context)}_{time.strftime('%Y%m%d-%H%M%S')}"
+        path = storage.save_adapted(run.model, contexts_dir() / f"{stem}.safetensors", run.summary())
+        name = storage.register_adapted(ctx.registry, path).name
+        yield (_result_markdown(run, name), plots.loss_curve(losses, accuracy, steps_per_epoch),
+               plots.pair_heatmaps(run.before, run.after), run.summary(),
+               gr.update(choices=adapted_names(ctx), value=name))
+
+    @user_errors
+    def try_metric(name: str | None, path_a: str | None, path_b: str | None) -> tuple[str, Any]:
+        if not name or not path_a or not path_b:
+            raise InputError("Choose an adapted metric and upload two images.")
+        adapted = ctx.registry.get(name).model
+        config, record = storage.load_summary(contexts_dir() / f"{name.removeprefix('context:')}.json")
+        baseline = build_metric(MetricConfig(backbone=config.backbone, layers=config.layers,
+                                             comparison=config.comparison, channel_norm=config.channel_norm))
+        first, second = load_image(path_a, name="the first image"), load_image(path_b, name="the second image")
+        with_adaptation = compare(first.pixels, second.pixels, adapted, size=64)
+        without = compare(first.pixels, second.pixels, baseline, size=64)
+        notes = "".join(f"  \n- {note}" for note in first.notes + second.notes + with_adaptation.notes)
+        text = (f"**Adapted** ({' > '.join(record['context'])}): {with_adaptation.distance:.4f}  \n"
+                f"**Baseline** (same backbone, no weights): {without.distance:.4f}  \n"
+                f"Compared at 64 x 64, as trained. *Weights:* {with_adaptation.provenance}{notes}")
+        return text, similarity_plots.layer_bars(with_adaptation)
+
+    draw.click(draw_context, seed, [*order, context_status], api_name="contexts_random")
+    from_store.click(estimate, None, [*order, context_status], api_name="contexts_from_judgements")
+    train_button.click(train, [*order, images, arch, variant, epochs, steps, batch, learning_rate],
+                       [status, curve, heatmap, summary, metric_choice], api_name="contexts_train", **HEAVY)
+    try_button.click(try_metric, [metric_choice, file_a, file_b], [try_result, try_bars], api_name="contexts_try",
+                     **HEAVY)
