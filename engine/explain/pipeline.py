@@ -37,6 +37,7 @@ from engine.explain.segmenters import (
     Segmenter,
     SlicSegmenter,
     Smoothing,
+    shift_canvas,
 )
 
 Progress = Callable[[float, str], None]  # (fraction done in 0..1, what is happening)
@@ -187,24 +188,26 @@ class ModelRun:
         return self.weighted_masks / np.maximum(self.mask_totals, 1e-12)
 
 
-def run_model(image: np.ndarray, segments: Segmentation, samples: np.ndarray, classifier: Classifier, target: int,
-              config: ExplainConfig, rng: np.random.Generator, progress: Progress | None = None) -> ModelRun:
-    """Perturb ``image`` for every sample, batch by batch, and record the ``target`` output."""
-    builder = MaskBuilder(segments, config.shift)
+def run_model(image: np.ndarray, masks: MaskBuilder, labels: np.ndarray, samples: np.ndarray,
+              classifier: Classifier, target: int, config: ExplainConfig, rng: np.random.Generator,
+              progress: Progress | None = None) -> ModelRun:
+    """Perturb ``image`` for every sample, batch by batch, and record the ``target`` output.
+
+    ``labels`` ``[H, W]`` are the image's segments (for perturbers that fill segments)."""
     outputs = np.empty(len(samples), dtype=np.float64)
     run = ModelRun(outputs)
-    if config.shift > 0:
-        run.weighted_masks = np.zeros(segments.labels.shape)
-        run.mask_totals = np.zeros(segments.labels.shape)
+    if masks.shifts:
+        run.weighted_masks = np.zeros(image.shape[:2])
+        run.mask_totals = np.zeros(image.shape[:2])
     for start in range(0, len(samples), config.batch_size):
-        masks = builder(samples[start:start + config.batch_size], rng)
-        scores = classifier(config.perturber(image, masks, rng, segments.labels))[:, target]
-        outputs[start:start + len(masks)] = scores
+        batch = masks(samples[start:start + config.batch_size], rng)
+        scores = classifier(config.perturber(image, batch, rng, labels))[:, target]
+        outputs[start:start + len(batch)] = scores
         if run.weighted_masks is not None and run.mask_totals is not None:
-            run.weighted_masks += np.tensordot(scores, masks, axes=1)
-            run.mask_totals += masks.sum(axis=0)
+            run.weighted_masks += np.tensordot(scores, batch, axes=1)
+            run.mask_totals += batch.sum(axis=0)
         if progress:
-            progress((start + len(masks)) / len(samples), f"model on {start + len(masks)}/{len(samples)} samples")
+            progress((start + len(batch)) / len(samples), f"model on {start + len(batch)}/{len(samples)} samples")
     return run
 
 
@@ -231,12 +234,21 @@ class Attribution:
 def attribute(pixels: np.ndarray, classifier: Classifier, config: ExplainConfig, target: int,
               sample_rng: np.random.Generator, perturb_rng: np.random.Generator,
               progress: Progress | None = None) -> Attribution:
-    """Segment the model-sized ``pixels``, sample, run the model for ``target`` and attribute."""
-    segments = segment(pixels, config)
+    """Segment the model-sized ``pixels``, sample, run the model for ``target`` and attribute.
+
+    With a random shift, the segmentation covers the image reflected outwards (:func:`shift_canvas`);
+    the returned segmentation is its window over the image, and the per-pixel map is original RISE."""
+    if config.shift > 0:
+        canvas, (top, left) = shift_canvas(pixels, config.shift)
+        whole = segment(canvas, config)
+        segments, masks = whole.crop(top, left, *pixels.shape[:2]), MaskBuilder(whole, window=pixels.shape[:2])
+    else:
+        segments = segment(pixels, config)
+        masks = MaskBuilder(segments)
     samples = draw_samples(config, segments.n_segments, sample_rng)
-    run = run_model(pixels, segments, samples, classifier, target, config, perturb_rng, progress)
+    run = run_model(pixels, masks, segments.labels, samples, classifier, target, config, perturb_rng, progress)
     scores = config.attributer(run.outputs, samples)
-    pixel_map = run.rise_pixel_map() if config.shift > 0 else segments.project(scores, per_pixel=True)
+    pixel_map = run.rise_pixel_map() if masks.shifts else segments.project(scores, per_pixel=True)
     return Attribution(segments, samples, run.outputs, scores, segments.project(scores, per_pixel=False), pixel_map)
 
 

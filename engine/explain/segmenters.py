@@ -5,7 +5,8 @@ A segmenter turns an image ``float32 [H, W, 3]`` in 0..1 into a :class:`Segmenta
 one at every pixel. Hard segmenters (SLIC, quickshift, ...) give one-hot soft masks; the grid can give
 bilinear "tent" masks (RISE-like); :class:`GaussianSmoothing` fades any segmentation's masks.
 :class:`MaskBuilder` turns samples ``[B, M]`` (1 = segment kept) into perturbation masks ``[B, H, W]``
-one batch at a time, optionally with RISE's random shift.
+one batch at a time, optionally with RISE's random shift (masks drawn on a larger canvas, see
+:func:`shift_canvas`, and each cropped at its own offset).
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ class Segmentation:
                               "choose settings that give larger segments.")
         one_hot = (contiguous[None] == np.arange(count, dtype=np.int32)[:, None, None]).astype(np.float32)
         return cls(contiguous, one_hot)
+
+    def crop(self, top: int, left: int, height: int, width: int) -> Segmentation:
+        """The window ``[top:top+height, left:left+width]`` of this segmentation (M unchanged)."""
+        window = (slice(top, top + height), slice(left, left + width))
+        return Segmentation(self.labels[window], self.soft_masks[(slice(None), *window)])
 
     def project(self, scores: np.ndarray, per_pixel: bool) -> np.ndarray:
         """An attribution map ``float64 [H, W]`` from per-segment ``scores`` ``[M]``.
@@ -208,28 +214,40 @@ class GaussianSmoothing(Smoothing):
 SMOOTHINGS: Catalog[Smoothing] = Catalog("smoothing", [NoSmoothing, GaussianSmoothing])
 
 
+def shift_canvas(image: np.ndarray, shift: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """``image`` reflected outwards by ``shift`` x its size in total (half on each side), and the
+    (top, left) where the image sits in that canvas. RISE draws its masks on such a larger canvas."""
+    height, width = image.shape[:2]
+    extra = (round(shift * height), round(shift * width))
+    before = (extra[0] // 2, extra[1] // 2)
+    padding = ((before[0], extra[0] - before[0]), (before[1], extra[1] - before[1]), (0, 0))
+    return np.pad(image, padding, mode="reflect"), before
+
+
 class MaskBuilder:
     """Perturbation masks ``float32 [B, H, W]`` (1 = keep the pixel) for a batch of samples ``[B, M]``.
 
-    ``mask_b(p) = sum_m z_bm w_m(p)``, with the soft masks w summing to one. With ``shift`` > 0 every
-    mask is moved by its own random offset of up to ``shift`` x the image size in total (RISE's random
-    shift; borders are reflected), so that cell edges fall everywhere.
+    ``mask_b(p) = sum_m z_bm w_m(p)``, with the soft masks w summing to one. When the segmentation
+    covers a canvas larger than the ``window`` (the image), each mask is a window of the canvas at
+    its own random offset: RISE's random shift, so that cell edges fall everywhere on the image.
     """
 
-    def __init__(self, segments: Segmentation, shift: float = 0.0) -> None:
-        height, width = segments.labels.shape
-        self.shape = (height, width)
-        self.pad = (round(shift * height / 2), round(shift * width / 2))
+    def __init__(self, segments: Segmentation, window: tuple[int, int] | None = None) -> None:
+        self.canvas = segments.labels.shape
+        self.window = tuple(window or self.canvas)
         masks = segments.soft_masks
-        if any(self.pad):
-            masks = np.pad(masks, ((0, 0), (self.pad[0],) * 2, (self.pad[1],) * 2), mode="reflect")
-        self.padded_shape = masks.shape[1:]
         self._flat = np.ascontiguousarray(masks.reshape(masks.shape[0], -1), dtype=np.float32)
 
+    @property
+    def shifts(self) -> bool:
+        """Whether masks move (the canvas is larger than the window)."""
+        return self.window != self.canvas
+
     def __call__(self, samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        masks = (np.asarray(samples, dtype=np.float32) @ self._flat).reshape(-1, *self.padded_shape)
-        if not any(self.pad):
+        masks = (np.asarray(samples, dtype=np.float32) @ self._flat).reshape(-1, *self.canvas)
+        if not self.shifts:
             return masks
-        height, width = self.shape
-        offsets = rng.integers(0, [2 * self.pad[0] + 1, 2 * self.pad[1] + 1], size=(len(masks), 2))
+        (height, width), (canvas_height, canvas_width) = self.window, self.canvas
+        room = [max(canvas_height - height, 1), max(canvas_width - width, 1)]
+        offsets = rng.integers(0, room, size=(len(masks), 2))
         return np.stack([m[y:y + height, x:x + width] for m, (y, x) in zip(masks, offsets)])

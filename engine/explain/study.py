@@ -58,6 +58,7 @@ from engine.explain.samplers import KernelShapSampler, RandomSampler, Sampler, S
 from engine.explain.segmenters import (  # noqa: E402
     GaussianSmoothing,
     GridSegmenter,
+    MaskBuilder,
     NoSmoothing,
     Segmenter,
     SlicSegmenter,
@@ -153,7 +154,8 @@ def run_image(name: str, pixels: np.ndarray, classifier: Classifier, chosen: lis
         config = dataclasses.replace(config, n_samples=setting.n_samples or segments.n_segments)
         sample_rng, perturb_rng, _ = random_streams(seed)
         samples = draw_samples(config, segments.n_segments, sample_rng)
-        outputs = run_model(pixels, segments, samples, classifier, target, config, perturb_rng).outputs
+        outputs = run_model(pixels, MaskBuilder(segments), segments.labels, samples, classifier, target, config,
+                            perturb_rng).outputs
         for rule in dict.fromkeys(rule for rule, _ in wanted):
             try:
                 scores = RULES[rule](outputs, samples)

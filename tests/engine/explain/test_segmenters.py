@@ -13,6 +13,7 @@ from engine.explain.segmenters import (
     MaskBuilder,
     Segmentation,
     auto_sigma,
+    shift_canvas,
 )
 from engine.samples import natural_image
 
@@ -84,19 +85,33 @@ def test_too_many_segments_is_a_config_error() -> None:
         Segmentation.from_labels(np.arange(40 * 40).reshape(40, 40))
 
 
-def test_mask_builder_blends_soft_masks_and_shift_keeps_masks_valid() -> None:
+def test_mask_builder_blends_soft_masks() -> None:
     segments = GridSegmenter(7, 7, bilinear=True)(np.zeros((224, 224, 3), np.float32))
-    rng = np.random.default_rng(0)
     one = np.zeros((1, 49), np.uint8)
     one[0, 24] = 1
-    np.testing.assert_allclose(MaskBuilder(segments)(one, rng)[0], segments.soft_masks[24])
-    shifted = MaskBuilder(segments, shift=1 / 7)
-    assert shifted.pad == (16, 16)
-    everything = shifted(np.ones((3, 49), np.uint8), rng)
-    np.testing.assert_allclose(everything, 1.0, atol=1e-5)  # shifting a partition of unity keeps it one
-    cells = shifted(np.repeat(one, 50, axis=0), np.random.default_rng(1))
+    builder = MaskBuilder(segments)
+    assert not builder.shifts
+    np.testing.assert_allclose(builder(one, np.random.default_rng(0))[0], segments.soft_masks[24])
+    np.testing.assert_allclose(builder(np.ones((2, 49), np.uint8), np.random.default_rng(0)), 1.0, atol=1e-5)
+
+
+def test_random_shift_is_original_rise_masks_on_a_larger_canvas() -> None:
+    """RISE: 7 x 7 cells upsampled bilinearly to (7 + 1) x 32 = 256 px, each mask a 224 px window at a random offset."""
+    image = np.random.default_rng(0).random((224, 224, 3)).astype(np.float32)
+    canvas, (top, left) = shift_canvas(image, 1 / 7)
+    assert canvas.shape == (256, 256, 3) and (top, left) == (16, 16)
+    np.testing.assert_array_equal(canvas[16:240, 16:240], image)
+    whole = GridSegmenter(7, 7, bilinear=True)(canvas)
+    builder = MaskBuilder(whole, window=(224, 224))
+    assert builder.shifts
+    np.testing.assert_allclose(builder(np.ones((3, 49), np.uint8), np.random.default_rng(0)), 1.0, atol=1e-5)
+    one = np.zeros((60, 49), np.uint8)
+    one[:, 24] = 1
+    cells = builder(one, np.random.default_rng(1))
+    assert cells.shape == (60, 224, 224)
     peaks = {np.unravel_index(mask.argmax(), mask.shape) for mask in cells}
-    assert len(peaks) > 10  # each mask moved by its own offset
-    assert max(abs(y - 111.5) for y, _ in peaks) <= 16.5
-    again = shifted(np.repeat(one, 50, axis=0), np.random.default_rng(1))
-    np.testing.assert_array_equal(cells, again)
+    assert len(peaks) > 10  # each mask has its own offset
+    assert all(96 <= y <= 128 and 96 <= x <= 128 for y, x in peaks)  # the canvas centre (128) moved by 0..31 px
+    np.testing.assert_array_equal(cells, builder(one, np.random.default_rng(1)))
+    window = whole.crop(top, left, 224, 224)
+    assert window.labels.shape == (224, 224) and window.n_segments == 49
