@@ -173,8 +173,10 @@ class FeatureExtractor(nn.Module):
         model, self.info = weights_module.build(arch, weights=weights, file=file, seed=seed)
         self.trunk = _trunk(model, self.spec, self.layers[-1].index)
         self._taps = {layer.index: layer.name for layer in self.layers}
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        # (x - mean) / std as one fused multiply-add: x * (1 / std) + (-mean / std).
+        mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        self.register_buffer("scale", 1.0 / std, persistent=False)
+        self.register_buffer("shift", -mean / std, persistent=False)
         self.requires_grad_(False)
         self.channels_last = device == "cpu"
         if self.channels_last:
@@ -185,7 +187,7 @@ class FeatureExtractor(nn.Module):
     @property
     def device(self) -> torch.device:
         """Where the network's weights live."""
-        return self.mean.device
+        return self.scale.device
 
     @property
     def layer_names(self) -> list[str]:
@@ -200,9 +202,10 @@ class FeatureExtractor(nn.Module):
         """Feature maps of ``images`` (``[B, 3, H, W]`` in 0..1) at the chosen layers."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise InputError(f"Expected images shaped [B, 3, H, W], got {tuple(images.shape)}.")
-        hidden = (images.to(self.device, torch.float32) - self.mean) / self.std
+        hidden = images.to(self.device, torch.float32)
         if self.channels_last:
             hidden = hidden.contiguous(memory_format=torch.channels_last)
+        hidden = torch.addcmul(self.shift, hidden, self.scale)
         maps: FeatureMaps = {}
         for index, module in enumerate(self.trunk):
             hidden = module(hidden)

@@ -47,6 +47,11 @@ def _new_state() -> dict[str, Any]:
     return {"queue": [], "current": None, "seed": random.randrange(1 << 30), "judged": 0}
 
 
+def _session(value: dict[str, Any] | None) -> dict[str, Any]:
+    """The annotation session held in the page (a fresh one when an API caller passes nothing)."""
+    return value if isinstance(value, dict) and {"queue", "current", "seed", "judged"} <= set(value) else _new_state()
+
+
 def _score_rows(evaluation: Any) -> list[list[object]]:
     return [[evaluation.metric, s.subset, s.count, s.score, s.accuracy, s.map] for s in evaluation.subsets]
 
@@ -56,7 +61,8 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
     store = ctx.store
     with gr.Tab("2AFC annotation", id="sim-annotate"):
         gr.Markdown(INSTRUCTIONS)
-        state = gr.State(_new_state)
+        # A hidden JSON value rather than gr.State: State makes gradio hold a heartbeat connection open per page.
+        state = gr.JSON(_new_state, visible=False)
         with gr.Row():
             reference = gr.Image(label="Reference", type="filepath", interactive=False, height=260)
             left = gr.Image(label="Left candidate (1 / ←)", type="filepath", interactive=False, height=260)
@@ -111,13 +117,14 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
                 str(triplet.image(current["shown"][1])), line, session)
 
     @user_errors
-    def start_session(session: dict[str, Any]) -> tuple[Any, ...]:
-        return present(session)
+    def start_session(session: dict[str, Any] | None) -> tuple[Any, ...]:
+        return present(_session(session))
 
     def judge_with(side: str) -> Callable[..., tuple[Any, ...]]:
         @user_errors
-        def judge(session: dict[str, Any], annotator: str) -> tuple[Any, ...]:
+        def judge(session: dict[str, Any] | None, annotator: str) -> tuple[Any, ...]:
             who = require_annotator(annotator)
+            session = _session(session)
             current = session["current"]
             if current is None:
                 return present(session)
@@ -130,8 +137,9 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
         return judge
 
     @user_errors
-    def undo(session: dict[str, Any], annotator: str) -> tuple[Any, ...]:
+    def undo(session: dict[str, Any] | None, annotator: str) -> tuple[Any, ...]:
         who = require_annotator(annotator)
+        session = _session(session)
         undone = store.undo(annotate.TASK, who)
         if undone is None:
             return present(session, f"{who} has no 2AFC decision left to undo.")
@@ -143,18 +151,20 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
         return present(session, f"Undid your decision ({undone.label.get('choice')}); judge it again.")
 
     @user_errors
-    def add_triplet(ref: str | None, p0: str | None, p1: str | None, session: dict[str, Any]) -> tuple[Any, ...]:
+    def add_triplet(ref: str | None, p0: str | None, p1: str | None, session: dict[str, Any] | None) -> tuple[Any, ...]:
         if not (ref and p0 and p1):
             raise InputError("Upload a reference and both candidates.")
+        session = _session(session)
         triplet, notes = annotate.triplet_from_files(ref, p0, p1)
         session["queue"].insert(0, (triplet.key, triplet.source))
         session["current"] = None
         return present(session, "Added your triplet. " + " ".join(notes))
 
     @user_errors
-    def add_collection(path: str | None, session: dict[str, Any]) -> tuple[Any, ...]:
+    def add_collection(path: str | None, session: dict[str, Any] | None) -> tuple[Any, ...]:
         if not path:
             raise InputError("Upload a zip with ref/, p0/ and p1/ folders.")
+        session = _session(session)
         triplets, notes = annotate.triplets_from_collection(path)
         session["queue"][:0] = [(t.key, t.source) for t in triplets]
         session["current"] = None

@@ -24,6 +24,7 @@ from engine.errors import WorkbenchError
 from engine.images import load_image
 from engine.similarity.compare import compare
 from engine.similarity.metric import COMPARISONS, PRECISIONS, MetricConfig, build_metric, shared_extractor
+from engine.similarity.twoafc import tqdm_progress
 
 
 def _weights_options(parser: argparse.ArgumentParser) -> None:
@@ -79,27 +80,20 @@ def _flaws(args: argparse.Namespace) -> None:
 
     extractors = [shared_extractor(arch, args.weights, seed=args.seed, device=settings.current().device)
                   for arch in args.backbone or ["mobilenet_v2"]]
-    from tqdm import tqdm
-
-    with tqdm(total=100, file=sys.stderr, disable=args.json) as bar:
-        def report(fraction: float, message: str) -> None:
-            bar.n = round(100 * fraction)
-            bar.set_postfix_str(message)
-            bar.refresh()
-
-        report_ = run_flaw_suite(extractors, progress=report)
+    with tqdm_progress("flaw suite", disable=args.json) as report:
+        outcome = run_flaw_suite(extractors, progress=report)
     if args.plot:
         from engine.similarity.plots import flaw_plot
 
-        flaw_plot(report_).savefig(args.plot, dpi=120, bbox_inches="tight")
+        flaw_plot(outcome).savefig(args.plot, dpi=120, bbox_inches="tight")
     if args.json:
-        print(json.dumps(report_.to_json()))
+        print(json.dumps(outcome.to_json()))
         return
-    rows = [HEADERS, *report_.table()]
+    rows = [HEADERS, *outcome.table()]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(HEADERS))]
     for row in rows:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
-    for arch, label in report_.provenance.items():
+    for label in outcome.provenance.values():
         print(f"weights: {label}")
 
 

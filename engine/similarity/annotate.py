@@ -69,7 +69,7 @@ def store_triplet(ref: np.ndarray, p0: np.ndarray, p1: np.ndarray, source: str) 
     return Triplet(key, folder, source)
 
 
-def generate_triplet(seed: int, size: int = 64) -> Triplet:
+def generate_triplet(seed: int, size: int = 128) -> Triplet:
     """A triplet from a bundled photograph: the reference and two candidates, each distorted by a
     different, randomly chosen known distortion at a random strength (like BAPPS' traditional set)."""
     rng = np.random.default_rng(seed)

@@ -188,8 +188,8 @@ def write_synthetic(root: str | Path, count: int = 12, size: int = 64, seed: int
 
     ``2afc/val/<family>``: p0 and p1 are the same distortion at two different strengths; the
     weaker one is the right answer and ``judge`` says so softly (0.2 or 0.8, as five judges with one
-    dissenter). ``jnd/val/mixed``: pairs of a patch and a barely (``same`` 1.0) or strongly
-    (``same`` 0.0) distorted copy. Returns ``root``.
+    dissenter). ``jnd/val/mixed``: pairs of a patch and a copy barely distorted (``same`` 1.0) or
+    with strong noise (``same`` 0.0). Returns ``root``.
     """
     rng = np.random.default_rng(seed)
     root = Path(root)
@@ -206,8 +206,9 @@ def write_synthetic(root: str | Path, count: int = 12, size: int = 64, seed: int
     pairs = []
     for index in range(count):
         patch, _ = random_patch(rng, size)
-        barely = index % 2 == 0
-        family = ("noise", "blur", "jpeg")[index % 3]
-        pairs.append(([patch, distort(patch, family, 0.05 if barely else 0.9, rng)], 1.0 if barely else 0.0))
+        if index % 2 == 0:  # barely visible: any distortion at 5 % strength
+            pairs.append(([patch, distort(patch, ("noise", "blur", "jpeg")[index % 3], 0.05, rng)], 1.0))
+        else:  # obvious: strong noise
+            pairs.append(([patch, distort(patch, "noise", 1.0, rng)], 0.0))
     write_set(root / "jnd" / "val" / "mixed", "jnd", pairs)
     return root

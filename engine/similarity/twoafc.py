@@ -20,11 +20,12 @@ CLI::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -172,6 +173,20 @@ def evaluate(sets: Sequence[ImageSet], metric: DeepPerceptualSimilarity, size: i
     return Evaluation(label, metric.provenance, size, subsets, raw)
 
 
+@contextlib.contextmanager
+def tqdm_progress(description: str, disable: bool = False) -> Iterator[Progress]:
+    """A progress callback that draws a percentage bar on stderr (for the command lines)."""
+    from tqdm import tqdm
+
+    with tqdm(total=100, desc=description, file=sys.stderr, disable=disable) as bar:
+        def report(fraction: float, message: str) -> None:
+            bar.n = round(100 * fraction)
+            bar.set_postfix_str(message)
+            bar.refresh()
+
+        yield report
+
+
 def parse_metric(text: str, **fields: object) -> MetricConfig:
     """``BACKBONE[:COMPARISON[:nonorm]]`` (e.g. ``alexnet:spatial+sort``) as a :class:`MetricConfig`."""
     parts = text.split(":")
@@ -220,15 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                    for text in args.metric or ["mobilenet_v2:spatial"]]
         metrics = [build_metric(config) for config in configs]  # fail on missing weights before any work
         evaluations = []
-        from tqdm import tqdm
-
         for config, metric in zip(configs, metrics):
-            with tqdm(total=100, desc=config.label, file=sys.stderr, disable=args.json) as bar:
-                def report(fraction: float, message: str, bar: tqdm = bar) -> None:
-                    bar.n = round(100 * fraction)
-                    bar.set_postfix_str(message)
-                    bar.refresh()
-
+            with tqdm_progress(config.label, disable=args.json) as report:
                 evaluations.append(evaluate(sets, metric, args.size, args.batch_size, report))
     except WorkbenchError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -88,15 +88,17 @@ def test_inspector_and_flaw_suite(client) -> None:  # type: ignore[no-untyped-de
 
 def test_annotate_undo_export_and_evaluate(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(AppError, match="annotator"):
-        client.predict("", api_name="/similarity_judge_left")
-    reference, left, right, status, *_ = client.predict(api_name="/similarity_next")
+        client.predict(None, "", api_name="/similarity_judge_left")
+    reference, left, right, status, session = client.predict(None, api_name="/similarity_next")
     assert Path(reference).name == "ref.png" and {Path(left).name, Path(right).name} == {"p0.png", "p1.png"}
-    _, _, _, status = client.predict("api-annotator", api_name="/similarity_judge_left")[:4]
-    assert "Saved" in status and "Judged this session: **1**" in status
-    client.predict("api-annotator", api_name="/similarity_judge_right")
-    client.predict("api-annotator", api_name="/similarity_judge_skip")
-    *_, status = client.predict("api-annotator", api_name="/similarity_undo")[:4]
-    assert "Undid your decision (skip)" in status
+    shown = [Path(left).name[:2], Path(right).name[:2]]
+    assert session["current"]["shown"] == shown
+    *_, status, session = client.predict(session, "api-annotator", api_name="/similarity_judge_left")
+    assert f"Saved: {shown[0]} is closer" in status and "Judged this session: **1**" in status
+    *_, session = client.predict(session, "api-annotator", api_name="/similarity_judge_right")
+    *_, session = client.predict(session, "api-annotator", api_name="/similarity_judge_skip")
+    *_, status, session = client.predict(session, "api-annotator", api_name="/similarity_undo")
+    assert "Undid your decision (skip)" in status and len(session["queue"]) == 1
 
     rng = np.random.default_rng(1)
     files = []
@@ -104,7 +106,7 @@ def test_annotate_undo_export_and_evaluate(client, tmp_path: Path) -> None:  # t
         path = tmp_path / f"{name}.png"
         Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(path)
         files.append(handle_file(str(path)))
-    reference, *_ = client.predict(*files, api_name="/similarity_add_triplet")
+    reference, *_, session = client.predict(*files, session, api_name="/similarity_add_triplet")
     np.testing.assert_array_equal(np.asarray(Image.open(reference)), np.asarray(Image.open(tmp_path / "ref.png")))
 
     message, archive = client.predict(*_settings(), api_name="/similarity_export")

@@ -25,7 +25,7 @@ def test_generated_triplets_are_stored_once_by_content() -> None:
     first, again, other = annotate.generate_triplet(3), annotate.generate_triplet(3), annotate.generate_triplet(4)
     assert first.key == again.key and first.key != other.key
     images = [np.asarray(Image.open(first.image(n))) for n in ("ref", "p0", "p1")]
-    assert all(image.shape == (64, 64, 3) for image in images)
+    assert all(image.shape == (128, 128, 3) for image in images)
     assert not np.array_equal(images[1], images[2])
     assert " p0 " in first.source and " p1 " in first.source
 
