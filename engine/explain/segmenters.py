@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from skimage import color, filters, segmentation, transform
+from skimage import color, filters, segmentation
 
 from engine.explain.params import Catalog, Component, ConfigError, flag, number
 
@@ -80,6 +80,21 @@ class Segmenter(Component):
         raise NotImplementedError
 
 
+def linear_weights(n_cells: int, size: int, align_corners: bool) -> np.ndarray:
+    """``[size, n_cells]``: each pixel's bilinear weight on each cell centre (rows sum to one).
+
+    Centres sit at the middle of equal cells (``align_corners=False``, skimage's ``resize`` and the
+    original RISE) or on the first and last pixel (``align_corners=True``, torch's ``interpolate`` with
+    that flag, as captum-rise uses); beyond the outer centres a pixel belongs to the outer cell.
+    """
+    if align_corners:
+        centres = np.linspace(0.0, size - 1.0, n_cells) if n_cells > 1 else np.zeros(1)
+    else:
+        centres = (np.arange(n_cells) + 0.5) * size / n_cells - 0.5
+    pixels = np.arange(size, dtype=np.float64)
+    return np.stack([np.interp(pixels, centres, row) for row in np.eye(n_cells)], axis=1)
+
+
 @dataclass(frozen=True)
 class GridSegmenter(Segmenter):
     """A rows x cols grid of rectangles; with ``bilinear`` the masks are tents that overlap (RISE-like)."""
@@ -89,6 +104,8 @@ class GridSegmenter(Segmenter):
     rows: int = number(7, 1, 64, "Rows", "cells along the height", integer=True)
     cols: int = number(7, 1, 64, "Columns", "cells along the width", integer=True)
     bilinear: bool = flag(False, "Bilinear masks", "upsample each cell bilinearly (smooth edges, as in RISE)")
+    align_corners: bool = flag(False, "Align corners", "bilinear centres on the border pixels (torch's "
+                               "align_corners, as captum-rise) instead of mid-cell (skimage, original RISE)")
 
     def label_map(self, image: np.ndarray) -> np.ndarray:
         height, width = image.shape[:2]
@@ -101,12 +118,8 @@ class GridSegmenter(Segmenter):
         if not self.bilinear:
             return hard
         height, width = image.shape[:2]
-        # Interpolating an identity matrix along one axis gives each pixel's weight on each cell
-        # (order 1, reflect: the skimage upsampling the paper uses); rows of the result sum to one.
-        along_height = transform.resize(np.eye(self.rows), (height, self.rows), order=1, mode="reflect",
-                                        anti_aliasing=False)
-        along_width = transform.resize(np.eye(self.cols), (width, self.cols), order=1, mode="reflect",
-                                       anti_aliasing=False)
+        along_height = linear_weights(self.rows, height, self.align_corners)
+        along_width = linear_weights(self.cols, width, self.align_corners)
         tents = np.einsum("hi,wj->ijhw", along_height, along_width).reshape(self.rows * self.cols, height, width)
         return Segmentation(hard.labels, tents.astype(np.float32))
 

@@ -62,6 +62,18 @@ def test_bilinear_grid_tents_peak_at_cell_centres_and_sum_to_one() -> None:
     assert centre[0, 0] == 0.0
 
 
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_bilinear_tents_equal_torch_bilinear_upsampling_of_each_cell(align_corners: bool) -> None:
+    """Known answer: torch's interpolate (align_corners False = skimage/original RISE, True = captum-rise)."""
+    import torch
+    import torch.nn.functional as F
+
+    segments = GridSegmenter(7, 5, bilinear=True, align_corners=align_corners)(np.zeros((256, 96, 3), np.float32))
+    cells = torch.eye(35).view(35, 1, 7, 5)
+    expected = F.interpolate(cells, size=(256, 96), mode="bilinear", align_corners=align_corners)[:, 0].numpy()
+    np.testing.assert_allclose(segments.soft_masks, expected, atol=1e-6)
+
+
 def test_automatic_sigma_is_the_papers_ten_pixels_for_49_segments_at_224() -> None:
     assert auto_sigma(49, (224, 224)) == pytest.approx(10.0)
     assert auto_sigma(49, (448, 448)) == pytest.approx(20.0)
