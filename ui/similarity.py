@@ -171,9 +171,8 @@ def build(ctx: AppContext) -> None:
         first, second = load_image(path_a, name="the first image"), load_image(path_b, name="the second image")
         metric = build_metric(metric_config(*settings))
         outcome = compare(first.pixels, second.pixels, metric, size=SIZES.get(size_label))
-        notes = first.notes + second.notes + outcome.notes
-        outcome.notes = notes
-        return (_result_markdown(outcome.distance, outcome.provenance, outcome.metric, notes),
+        outcome.notes = first.notes + second.notes + outcome.notes  # loading notes first, then resizing
+        return (_result_markdown(outcome.distance, outcome.provenance, outcome.metric, outcome.notes),
                 plots.layer_bars(outcome), plots.distance_heatmap(outcome), outcome.to_json())
 
     @user_errors

@@ -111,9 +111,7 @@ def compare(a: np.ndarray, b: np.ndarray, metric: DeepPerceptualSimilarity, size
     return SimilarityResult(
         distance=float(distances.total[0]), per_entry=per_entry, map=distances.map[0].cpu().numpy(),
         image_a=first[0].permute(1, 2, 0).numpy(), image_b=second[0].permute(1, 2, 0).numpy(),
-        metric=f"{metric.extractor.spec.arch} {metric.comparison}, "
-               f"{'channel norm' if metric.channel_norm else 'no channel norm'}",
-        provenance=metric.provenance, notes=notes,
+        metric=metric.label, provenance=metric.provenance, notes=notes,
     )
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -227,7 +227,7 @@ class Distances:
 
 @dataclass(frozen=True)
 class MetricConfig:
-    """Everything that defines a DPS metric; the UI builds its controls from these fields' choices.
+    """Everything that defines a DPS metric (the tab's controls map one to one onto these fields).
 
     ``layers`` empty means the backbone's default layers. ``weights="random"`` is for tests and is
     labelled RANDOM in every result. ``heads_file`` holds per-channel ``lin`` weights (LPIPS format
@@ -305,6 +305,13 @@ class DeepPerceptualSimilarity(nn.Module):
         return [entry.name for entry in self.entries]
 
     @property
+    def label(self) -> str:
+        """What is compared, e.g. ``alexnet spatial+sort, channel norm, lin heads``."""
+        parts = [f"{self.extractor.spec.arch} {self.comparison}",
+                 "channel norm" if self.channel_norm else "no channel norm"]
+        return ", ".join(parts + (["lin heads"] if self.heads is not None else []))
+
+    @property
     def provenance(self) -> str:
         """Weights provenance plus what else shapes the numbers (heads, precision)."""
         extra = ["lin heads" if self.heads is not None else "no lin heads"]
@@ -369,12 +376,6 @@ class DeepPerceptualSimilarity(nn.Module):
         super().train(mode)
         self.extractor.train(False)
         return self
-
-
-def embed_in_batches(metric: DeepPerceptualSimilarity, images: torch.Tensor, batch_size: int = 32) -> Iterator[Embedding]:
-    """Embed ``[N, 3, H, W]`` images ``batch_size`` at a time (yields after each batch, for progress)."""
-    for start in range(0, images.shape[0], batch_size):
-        yield metric.embed(images[start:start + batch_size])
 
 
 @functools.lru_cache(maxsize=4)

@@ -169,8 +169,7 @@ def evaluate(sets: Sequence[ImageSet], metric: DeepPerceptualSimilarity, size: i
             subsets.append(SubsetScore(image_set.name, "jnd", len(image_set),
                                        map=jnd_map(np.array(found["p1"]), image_set.labels)))
             raw[image_set.name] = {"d": found["p1"]}
-    label = f"{metric.extractor.spec.arch} {metric.comparison}{'' if metric.channel_norm else ' no-norm'}"
-    return Evaluation(label, metric.provenance, size, subsets, raw)
+    return Evaluation(metric.label, metric.provenance, size, subsets, raw)
 
 
 @contextlib.contextmanager
@@ -200,12 +199,12 @@ def parse_metric(text: str, **fields: object) -> MetricConfig:
 
 
 def _format_table(evaluations: Sequence[Evaluation]) -> str:
-    lines = [f"{'metric':32} {'set':28} {'n':>5} {'2AFC':>7} {'acc':>7} {'JND mAP':>8}"]
+    lines = [f"{'metric':40} {'set':28} {'n':>5} {'2AFC':>7} {'acc':>7} {'JND mAP':>8}"]
     for evaluation in evaluations:
         for s in evaluation.subsets:
             cells = [f"{v:7.4f}" if v is not None else f"{'':7}" for v in (s.score, s.accuracy)]
             jnd = f"{s.map:8.4f}" if s.map is not None else ""
-            lines.append(f"{evaluation.metric:32} {s.subset:28} {s.count:5d} {cells[0]} {cells[1]} {jnd}")
+            lines.append(f"{evaluation.metric:40} {s.subset:28} {s.count:5d} {cells[0]} {cells[1]} {jnd}")
         lines.append(f"  weights: {evaluation.provenance}")
     return "\n".join(lines)
 

@@ -125,7 +125,8 @@ def test_cli_json_and_errors(fixture_dir: Path, capsys: pytest.CaptureFixture[st
                         "--weights", "random", "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
-    assert [e["metric"] for e in report["evaluations"]] == ["alexnet spatial+sort", "alexnet mean no-norm"]
+    assert [e["metric"] for e in report["evaluations"]] == ["alexnet spatial+sort, channel norm",
+                                                               "alexnet mean, no channel norm"]
     assert all("RANDOM" in e["provenance"] for e in report["evaluations"])
     assert len(report["evaluations"][0]["subsets"]) == 4
     assert twoafc.main([str(fixture_dir / "nowhere")]) == 2
