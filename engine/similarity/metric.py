@@ -143,6 +143,7 @@ class LinearHeads(nn.Module):
         super().__init__()
         self.weights = nn.ParameterList([nn.Parameter(torch.ones(count)) for count in channels])
         self.dropout = nn.Dropout(dropout)
+        self.source = "initialised to 1"  # where the weights came from, shown with every result
 
     @property
     def channels(self) -> list[int]:
@@ -185,6 +186,7 @@ class LinearHeads(nn.Module):
         with torch.no_grad():
             for weight, vector in zip(heads.weights, vectors or []):
                 weight.copy_(vector)
+        heads.source = f"{Path(path).name} (sha256 {weights_module.file_sha256(Path(path))[:12]}…)"
         return heads
 
     def save(self, path: str | Path) -> None:
@@ -314,7 +316,7 @@ class DeepPerceptualSimilarity(nn.Module):
     @property
     def provenance(self) -> str:
         """Weights provenance plus what else shapes the numbers (heads, precision)."""
-        extra = ["lin heads" if self.heads is not None else "no lin heads"]
+        extra = [f"lin heads {self.heads.source}" if self.heads is not None else "no lin heads"]
         extra.append(f"{self.precision} precision ({self.autocast_dtype or torch.float32})".replace("torch.", ""))
         return f"{self.extractor.info.label}; {', '.join(extra)}"
 

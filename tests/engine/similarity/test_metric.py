@@ -185,4 +185,4 @@ def test_build_metric_validates_and_shares_backbones() -> None:
     with pytest.raises(InputError, match="no layer"):
         build_metric(MetricConfig(backbone="alexnet", weights="random", layers=("relu9",)))
     lin = build_metric(MetricConfig(backbone="alexnet", weights="random", heads_file=str(LPIPS_HEADS / "alex.pth")))
-    assert lin.heads is not None and "lin heads" in lin.provenance
+    assert lin.heads is not None and "lin heads alex.pth (sha256 " in lin.provenance
