@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import tempfile
+import threading
+import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,7 @@ from engine.explain import figures
 from engine.explain.classifier import from_registry
 from engine.explain.pipeline import ExplainConfig, Explanation, classify, explain
 from engine.images import load_image
+from engine.registry import Registry
 from engine.samples import write_natural_images
 from ui.common import HEAVY, AppContext, require_annotator, user_errors
 from ui.explain_controls import ConfigControls, build_controls
@@ -41,6 +46,41 @@ def _example_path(name: str) -> str:
     return str(path)
 
 
+class RecentResults:
+    """The last few explanations (with their images), by run id, for re-drawing them; oldest dropped first."""
+
+    def __init__(self, limit: int = 8) -> None:
+        self.limit = limit
+        self._items: OrderedDict[str, tuple[Explanation, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, item: tuple[Explanation, Any]) -> str:
+        key = uuid.uuid4().hex
+        with self._lock:
+            self._items[key] = item
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+        return key
+
+    def get(self, key: str) -> tuple[Explanation, Any] | None:
+        with self._lock:
+            return self._items.get(key)
+
+
+RECENT = RecentResults()
+
+
+def _json_safe(facts: dict[str, Any]) -> dict[str, Any]:
+    """NaN (an unstable normalised SRG) as null, since JSON has no NaN."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in facts.items()}
+
+
+def class_choices(registry: Registry, model_name: str | None) -> list[tuple[str, int]]:
+    """Every class of the model, in index order, after "top class" (nothing is loaded)."""
+    labels = registry.spec(model_name).labels if model_name else ()
+    return [("top class", TOP_CLASS)] + [(label, index) for index, label in enumerate(labels)]
+
+
 def _summary(result: Explanation) -> str:
     scores = result.evaluation
     norm = "n/a (class barely reacts)" if scores.norm_srg != scores.norm_srg else f"{scores.norm_srg:.3f}"
@@ -64,7 +104,7 @@ def build(ctx: AppContext) -> None:
                 preview = gr.Image(label="Image", interactive=False, height=220)
                 model = gr.Dropdown(models, value="mobilenet_v2" if "mobilenet_v2" in models else None, label="Model")
                 top = gr.Label(num_top_classes=5, label="Top classes", elem_id="explain-top")
-                target = gr.Dropdown([("top class", TOP_CLASS)], value=TOP_CLASS, label="Class to explain")
+                target = gr.Dropdown(class_choices(registry, model.value), value=TOP_CLASS, label="Class to explain")
                 with gr.Row():
                     seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="explain-seed")
                     reseed = gr.Button("New seed", size="sm")
@@ -73,7 +113,7 @@ def build(ctx: AppContext) -> None:
                     by_rank = gr.Checkbox(False, label="Colour by rank")
                     boundaries = gr.Checkbox(True, label="Segment boundaries")
                 opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Map opacity")
-            sides: list[tuple[ConfigControls, gr.Button, gr.Image, gr.Plot, gr.Markdown, gr.State]] = []
+            sides: list[tuple[ConfigControls, gr.Button, gr.Image, gr.Plot, gr.Markdown, gr.JSON]] = []
             for letter, preset in (("A", "slic-smooth-pixel"), ("B", "rise")):
                 with gr.Column(scale=2, min_width=360):
                     gr.Markdown(f"### Configuration {letter}")
@@ -82,7 +122,10 @@ def build(ctx: AppContext) -> None:
                     picture = gr.Image(label=f"Map {letter}", interactive=False, elem_id=f"explain-map-{letter.lower()}")
                     plot = gr.Plot(label=f"LIF / MIF {letter}")
                     summary = gr.Markdown(elem_id=f"explain-summary-{letter.lower()}")
-                    sides.append((controls, run, picture, plot, summary, gr.State(None)))
+                    # The run's facts travel in a hidden JSON value, not gr.State (which keeps a heartbeat
+                    # connection open per page); its arrays stay in RECENT for re-drawing.
+                    record = gr.JSON(None, visible=False)
+                    sides.append((controls, run, picture, plot, summary, record))
         with gr.Accordion("Rate an explanation (saved to the annotation store)", open=False):
             with gr.Row():
                 which = gr.Radio(["A", "B"], value="A", label="Explanation")
@@ -99,7 +142,7 @@ def build(ctx: AppContext) -> None:
     @user_errors
     def classify_image(path: str | None, model_name: str) -> tuple[Any, dict[str, float], dict]:
         if not path:  # cleared
-            return None, {}, gr.update(choices=[("top class", TOP_CLASS)], value=TOP_CLASS)
+            return None, {}, gr.update(choices=class_choices(registry, model_name), value=TOP_CLASS)
         image = loaded(path)
         ranked = classify(image.pixels, from_registry(registry, model_name), top=1000)
         choices = [("top class", TOP_CLASS)] + [(f"{c.label} ({c.probability:.1%})", c.index) for c in ranked]
@@ -118,29 +161,31 @@ def build(ctx: AppContext) -> None:
         chosen = None if target_index in (None, TOP_CLASS) else int(target_index)
         result = explain(image.pixels, classifier, config, target=chosen, seed=int(seed_value or 0),
                          progress=lambda fraction, message: progress(fraction, desc=message))
-        state = {"result": result, "image": image.pixels, "model": model_name, "source": Path(path).name}
-        return render(state, rank, edges, alpha) + (_summary(result), state)
+        facts = {**result.summary(), "model": model_name, "image_hash": content_hash(image.pixels),
+                 "source": Path(path).name}
+        record = {"run": RECENT.add((result, image.pixels)), "facts": _json_safe(facts)}
+        return render(record, rank, edges, alpha) + (_summary(result), record)
 
-    def render(state: dict | None, rank: bool, edges: bool, alpha: float) -> tuple[Any, Any]:
-        if not state:
-            return None, None
-        result = state["result"]
-        return (figures.overlay(result, state["image"], by_rank=rank, boundaries=edges, opacity=alpha),
-                figures.curves(result))
+    def render(record: dict | None, rank: bool, edges: bool, alpha: float) -> tuple[Any, Any]:
+        kept = RECENT.get(record["run"]) if record else None
+        if kept is None:
+            return gr.update(), gr.update()
+        result, pixels = kept
+        return figures.overlay(result, pixels, by_rank=rank, boundaries=edges, opacity=alpha), figures.curves(result)
 
     @user_errors
-    def save_rating(annotator: str, letter: str, verdict: str | None, text: str, state_a: dict | None,
-                    state_b: dict | None) -> str:
+    def save_rating(annotator: str, letter: str, verdict: str | None, text: str, record_a: dict | None,
+                    record_b: dict | None) -> str:
         who = require_annotator(annotator)
-        state = state_a if letter == "A" else state_b
-        if not state:
+        record = record_a if letter == "A" else record_b
+        if not record:
             raise InputError(f"Run configuration {letter} first, then rate its map.")
         if not verdict:
             raise InputError("Choose plausible or not plausible.")
-        facts = {**state["result"].summary(), "model": state["model"], "image_hash": content_hash(state["image"])}
+        facts = record["facts"]
         item = content_hash(json.dumps({k: facts[k] for k in ("image_hash", "model", "target", "seed", "config")},
                                        sort_keys=True))
-        store.add(TASK, item, {"rating": verdict, "note": text.strip()}, who, source=state["source"], payload=facts)
+        store.add(TASK, item, {"rating": verdict, "note": text.strip()}, who, source=facts["source"], payload=facts)
         return f"Saved: {letter} is **{verdict}** for {facts['label']} (seed {facts['seed']}), by {who}."
 
     example.change(_example_path, example, upload, api_visibility="private")
@@ -148,15 +193,15 @@ def build(ctx: AppContext) -> None:
     model.change(classify_image, [upload, model], [preview, top, target], api_visibility="private", **HEAVY)
     reseed.click(lambda: random.randrange(2**31), None, seed, api_visibility="private")
     display = [by_rank, boundaries, opacity]
-    states = [side[5] for side in sides]
+    records = [side[5] for side in sides]
     runs = []
-    for index, (controls, run, picture, plot, summary, state) in enumerate(sides):
+    for index, (controls, run, picture, plot, summary, record) in enumerate(sides):
         inputs = [upload, model, target, seed, controls.config_json, *display]
-        outputs = [picture, plot, summary, state]
+        outputs = [picture, plot, summary, record]
         run.click(run_side, inputs, outputs, api_name="explain_run" if index == 0 else None,
                   api_visibility="public" if index == 0 else "private", **HEAVY)
         runs.append((inputs, outputs))
-        gr.on([c.change for c in display], render, [state, *display], [picture, plot], api_visibility="private")
+        gr.on([c.change for c in display], render, [record, *display], [picture, plot], api_visibility="private")
     run_both.click(run_side, *runs[0], api_visibility="private", **HEAVY).then(
         run_side, *runs[1], api_visibility="private", **HEAVY)
-    save.click(save_rating, [ctx.annotator, which, rating, note, *states], rated, api_name="explain_rate")
+    save.click(save_rating, [ctx.annotator, which, rating, note, *records], rated, api_name="explain_rate")

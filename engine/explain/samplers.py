@@ -37,12 +37,11 @@ class RandomSampler(Sampler):
 
 
 @dataclass(frozen=True)
-class UniqueRandomSampler(Sampler):
+class UniqueRandomSampler(RandomSampler):
     """Like :class:`RandomSampler` but without repeated rows."""
 
     NAME = "unique-random"
     TITLE = "Unique random"
-    p: float = number(0.5, 0.01, 0.99, "Keep probability p")
 
     def __call__(self, n_features: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         if n_features < 63 and n_samples > 2**n_features:
@@ -50,7 +49,7 @@ class UniqueRandomSampler(Sampler):
                               f"ask for at most that many (got {n_samples}).")
         rows: dict[bytes, np.ndarray] = {}
         for _ in range(1000):
-            for row in (rng.random((n_samples, n_features)) < self.p).astype(np.uint8):
+            for row in super().__call__(n_features, n_samples, rng):
                 rows.setdefault(row.tobytes(), row)
                 if len(rows) == n_samples:
                     return np.stack(list(rows.values()))

@@ -39,20 +39,27 @@ def test_classify_lists_the_top_classes_and_every_class_to_pick(client, cat: str
 
 
 def test_explain_shows_map_curves_seed_and_follows_the_seed(client, cat: str) -> None:  # type: ignore[no-untyped-def]
-    picture, plot, summary = run(client, cat, 3, TINY)
+    picture, plot, summary, record = run(client, cat, 3, TINY)
     assert Path(picture).is_file() and plot["type"] == "matplotlib"
     assert "Egyptian cat" in summary and "seed 3" in summary and "mobilenet_v2 IMAGENET1K_V1" in summary
     assert "9 segments" in summary and f"{1 + 12 + 2 * 4 - 2} model calls" in summary
-    again = run(client, cat, 3, TINY)[2]
-    other = run(client, cat, 4, TINY)[2]
-    assert srg_of(again) == srg_of(summary)
-    assert srg_of(other) != srg_of(summary)
+    facts = record["facts"]
+    assert facts["seed"] == 3 and facts["n_segments"] == 9 and facts["config"]["n_samples"] == 12
+    assert facts["srg"] == pytest.approx(facts["lif"] - facts["mif"]) and srg_of(summary) == round(facts["srg"], 3)
+    again = run(client, cat, 3, TINY)[3]["facts"]
+    other = run(client, cat, 4, TINY)[3]["facts"]
+    assert again["srg"] == facts["srg"]
+    assert other["srg"] != facts["srg"]
 
 
 def test_explaining_another_class_and_rating_the_result(client, cat: str) -> None:  # type: ignore[no-untyped-def]
-    summary = run(client, cat, 0, TINY, target=281)[2]
+    _, _, summary, record = run(client, cat, 0, TINY, target=281)
     assert "tabby" in summary and "class 281" in summary
-    message = client.predict("rater", "A", "not plausible", "background only", api_name="/explain_rate")
+    with pytest.raises(AppError, match="annotator name"):
+        client.predict("", "A", "plausible", "", record, None, api_name="/explain_rate")
+    with pytest.raises(AppError, match="Run configuration B first"):
+        client.predict("rater", "B", "plausible", "", record, None, api_name="/explain_rate")
+    message = client.predict("rater", "A", "not plausible", "background only", record, None, api_name="/explain_rate")
     assert "not plausible" in message
     saved = default_store().annotations("explain-rating", annotator="rater")
     assert saved[-1].label == {"rating": "not plausible", "note": "background only"}
