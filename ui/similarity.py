@@ -14,9 +14,10 @@ from engine.errors import InputError
 from engine.images import load_image
 from engine.similarity import plots
 from engine.similarity.compare import compare, inspect_layer
+from engine.similarity.contexts import storage
 from engine.similarity.examples import EXAMPLES, write_example
 from engine.similarity.metric import COMPARISONS, PRECISIONS, MetricConfig, build_metric
-from ui import similarity_annotate, similarity_flaws
+from ui import similarity_annotate, similarity_contexts, similarity_flaws
 from ui.common import HEAVY, AppContext, user_errors
 
 HEAD = similarity_annotate.HEAD
@@ -62,12 +63,13 @@ class MetricControls:
     precision: gr.Radio
     weights: gr.Radio
     heads: gr.File
+    adapted: gr.Dropdown
 
     @property
     def inputs(self) -> list[Any]:
         """The components in the order :func:`metric_config` takes their values."""
         return [self.backbone, self.layers, self.comparison, self.channel_norm, self.precision, self.weights,
-                self.heads]
+                self.heads, self.adapted]
 
 
 def metric_controls() -> MetricControls:
@@ -92,12 +94,24 @@ def metric_controls() -> MetricControls:
                                info="random: untrained network for testing; every result is marked RANDOM")
         heads = gr.File(label="lin heads (LPIPS .pth such as alex.pth, or .safetensors)", file_types=[".pth", ".pt",
                                                                                                     ".safetensors"])
-    return MetricControls(arch, layers, comparison, norm, precision, weights, heads)
+        adapted = gr.Dropdown(adapted_metrics(), value=None, label="Or an adapted metric (see Contexts)",
+                              info="replaces every setting above with the adapted metric's", allow_custom_value=True)
+    adapted.focus(lambda: gr.update(choices=adapted_metrics()), None, adapted, api_visibility="private")
+    return MetricControls(arch, layers, comparison, norm, precision, weights, heads, adapted)
+
+
+def adapted_metrics() -> list[str]:
+    """Adapted metrics saved by the Contexts view."""
+    return [f"{storage.PREFIX}{path.stem}" for path in sorted(storage.default_folder().glob("*.json"))]
 
 
 def metric_config(arch: str, layers: list[str] | None, comparison: str, channel_norm: bool, precision: str,
-                  weights: str, heads: str | None) -> MetricConfig:
-    """The :class:`MetricConfig` the controls describe (layers in the backbone's order)."""
+                  weights: str, heads: str | None, adapted: str | None = None) -> MetricConfig:
+    """The :class:`MetricConfig` the controls describe (layers in the backbone's order), or the
+    adapted metric's when one is chosen."""
+    if adapted:
+        config, _ = storage.load_named(adapted)
+        return config
     spec = backbone(arch)
     if not layers:
         raise InputError(f"Choose at least one layer of {spec.title}: {', '.join(spec.layer_names)}.")
@@ -151,6 +165,7 @@ def build(ctx: AppContext) -> None:
                 grid = gr.Plot(label="Feature maps")
             similarity_flaws.build(controls.backbone, controls.weights)
             similarity_annotate.build(ctx, controls.inputs, metric_config)
+            similarity_contexts.build(ctx)
 
     def update_layers(arch: str) -> tuple[dict, dict]:
         spec = backbone(arch)

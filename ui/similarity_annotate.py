@@ -16,6 +16,7 @@ import gradio as gr
 from engine.errors import InputError
 from engine.similarity import annotate
 from engine.similarity.bapps import find_sets, unpack
+from engine.similarity.contexts.judgements import context_triplet
 from engine.similarity.metric import MetricConfig, build_metric
 from engine.similarity.plots import twoafc_plot
 from engine.similarity.twoafc import evaluate
@@ -34,6 +35,11 @@ document.addEventListener("keydown", (event) => {
   button.click();
 });
 </script>"""
+TRADITIONAL = "traditional distortions"
+GENERATORS: dict[str, Callable[[int], annotate.Triplet]] = {
+    TRADITIONAL: annotate.generate_triplet,
+    "context distortions": context_triplet,
+}
 SCORE_HEADERS = ["metric", "set", "n", "2AFC score", "accuracy", "JND mAP"]
 INSTRUCTIONS = (
     "Which candidate is **more similar to the reference**? Keys: **1** or **←** left, **2** or **→** right, "
@@ -73,7 +79,11 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
             undo_button = gr.Button("Undo (u)", elem_id="sim-undo")
             right_button = gr.Button("Right is closer ▶", variant="primary", elem_id="sim-right")
         status = gr.Markdown("Press **Start** (or a key) to get the first triplet.", elem_id="sim-annotate-status")
-        start = gr.Button("Start / next triplet", elem_id="sim-start")
+        with gr.Row():
+            start = gr.Button("Start / next triplet", elem_id="sim-start", scale=1)
+            generator = gr.Radio(list(GENERATORS), value=TRADITIONAL, label="Generated triplets", scale=3,
+                                 info="context distortions: judgements from which the Contexts view can estimate "
+                                      "your ranking of the six distortions")
         with gr.Accordion("Add your own triplets", open=False):
             with gr.Row():
                 upload_ref = gr.File(label="Reference", file_types=["image"])
@@ -104,7 +114,8 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
                 key, source = session["queue"].pop(0)
                 triplet = annotate.triplet_of(key, source)
             else:
-                triplet = annotate.generate_triplet(session["seed"])
+                generate = GENERATORS[session.get("generator", TRADITIONAL)]
+                triplet = generate(session["seed"])
                 session["seed"] += 1
             shown = random.sample(annotate.CANDIDATES, 2)
             session["current"] = {"key": triplet.key, "source": triplet.source, "shown": shown,
@@ -119,6 +130,13 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
     @user_errors
     def start_session(session: dict[str, Any] | None) -> tuple[Any, ...]:
         return present(_session(session))
+
+    @user_errors
+    def choose_generator(kind: str, session: dict[str, Any] | None) -> tuple[Any, ...]:
+        session = _session(session)
+        session["generator"] = kind
+        session["current"] = None
+        return present(session, f"Generating {kind} triplets.")
 
     def judge_with(side: str) -> Callable[..., tuple[Any, ...]]:
         @user_errors
@@ -172,9 +190,7 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
         return present(session, f"Added {len(triplets)} triplets{more}.")
 
     @user_errors
-    def export(arch: str, layers: list[str], comparison: str, norm: bool, precision: str, weights: str,
-               heads: str | None, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
-        settings = (arch, layers, comparison, norm, precision, weights, heads)
+    def export(*settings: Any, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
         folder = Path(tempfile.mkdtemp(prefix="workbench-2afc-")) / "bapps"
         summary = annotate.export_bapps(store, folder)
         archive = shutil.make_archive(str(folder), "zip", folder)
@@ -187,9 +203,7 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
         return message, archive
 
     @user_errors
-    def evaluate_upload(path: str | None, arch: str, layers: list[str], comparison: str, norm: bool, precision: str,
-                        weights: str, heads: str | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
-        settings = (arch, layers, comparison, norm, precision, weights, heads)
+    def evaluate_upload(path: str | None, *settings: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
         if not path:
             raise InputError("Upload a BAPPS-layout zip first.")
         folder = unpack(path, tempfile.mkdtemp(prefix="workbench-bapps-"))
@@ -201,6 +215,7 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
 
     shown = [reference, left, right, status, state]
     start.click(start_session, state, shown, api_name="similarity_next")
+    generator.change(choose_generator, [generator, state], shown, api_name="similarity_generator")
     for button, side in ((left_button, "left"), (right_button, "right"), (skip_button, "skip")):
         button.click(judge_with(side), [state, ctx.annotator], shown, api_name=f"similarity_judge_{side}")
     undo_button.click(undo, [state, ctx.annotator], shown, api_name="similarity_undo")

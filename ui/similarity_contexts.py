@@ -45,11 +45,6 @@ INTRO = (
 )
 
 
-def contexts_dir() -> Path:
-    """Where adapted metrics are saved."""
-    return settings.current().data_dir / "contexts"
-
-
 def adapted_names(ctx: AppContext) -> list[str]:
     """Registered adapted metrics, newest last."""
     return ctx.registry.names(task=storage.TASK)
@@ -79,7 +74,7 @@ def _result_markdown(run: trainer.ContextRun, name: str) -> str:
 
 def build(ctx: AppContext) -> None:
     """Add the Contexts view (inside the Perceptual similarity tab's views)."""
-    storage.register_folder(ctx.registry, contexts_dir())
+    storage.register_folder(ctx.registry, storage.default_folder())
     with gr.Tab("Contexts", id="sim-contexts"):
         gr.Markdown(INTRO)
         with gr.Row():
@@ -119,18 +114,15 @@ def build(ctx: AppContext) -> None:
             try_result = gr.Markdown()
             try_bars = gr.Plot(label="Adapted distance per layer")
 
-    def set_order(context: tuple[str, ...]) -> list[dict]:
-        return [gr.update(value=name) for name in context]
-
     def draw_context(value: float) -> list[Any]:
         context = random_context(torch.Generator().manual_seed(int(value or 0)))
-        return [*set_order(context), f"Random context (seed {int(value or 0)}): {' > '.join(context)}"]
+        return [*context, f"Random context (seed {int(value or 0)}): {' > '.join(context)}"]
 
     @user_errors
     def estimate() -> list[Any]:
         found = judgements.estimate_context(judgements.context_outcomes(ctx.store))
         detail = ", ".join(f"{name} {found.strengths[name]:.2f}" for name in found.context)
-        return [*set_order(found.context),
+        return [*found.context,
                 f"From {found.judgements} judgements (Bradley-Terry strength, most similar first): {detail}"]
 
     @user_errors
@@ -174,7 +166,7 @@ def build(ctx: AppContext) -> None:
             raise outcome["error"]
         run: trainer.ContextRun = outcome["run"]
         stem = f"{'-'.join(name[:4] for name in context)}_{time.strftime('%Y%m%d-%H%M%S')}"
-        path = storage.save_adapted(run.model, contexts_dir() / f"{stem}.safetensors", run.summary())
+        path = storage.save_adapted(run.model, storage.default_folder() / f"{stem}.safetensors", run.summary())
         name = storage.register_adapted(ctx.registry, path).name
         yield (_result_markdown(run, name), plots.loss_curve(losses, accuracy, steps_per_epoch),
                plots.pair_heatmaps(run.before, run.after), run.summary(),
@@ -185,7 +177,7 @@ def build(ctx: AppContext) -> None:
         if not name or not path_a or not path_b:
             raise InputError("Choose an adapted metric and upload two images.")
         adapted = ctx.registry.get(name).model
-        config, record = storage.load_summary(contexts_dir() / f"{name.removeprefix('context:')}.json")
+        config, record = storage.load_named(name)
         baseline = build_metric(MetricConfig(backbone=config.backbone, layers=config.layers,
                                              comparison=config.comparison, channel_norm=config.channel_norm))
         first, second = load_image(path_a, name="the first image"), load_image(path_b, name="the second image")

@@ -20,7 +20,7 @@ MOBILENET = ["mobilenet_v2", ["block1", "block3", "block6", "block13", "block17"
 
 
 def _settings(comparison: str = "spatial", weights: str = "pretrained", arch: list = MOBILENET) -> list:  # type: ignore[type-arg]
-    return [*arch, comparison, True, "exact", weights, None]
+    return [*arch, comparison, True, "exact", weights, None, None]  # no heads file, no adapted metric
 
 
 def test_example_pair_compares_like_the_engine(client) -> None:  # type: ignore[no-untyped-def]
@@ -63,10 +63,10 @@ def test_bad_inputs_are_clear_errors_and_the_app_stays_up(client, tmp_path: Path
         client.predict(None, handle_file(good), "64 x 64 (BAPPS)", *_settings(), api_name="/similarity_compare")
     with pytest.raises(AppError, match="Choose at least one layer of MobileNetV2"):
         client.predict(handle_file(good), handle_file(good), "64 x 64 (BAPPS)", "mobilenet_v2", [], "spatial", True,
-                       "exact", "pretrained", None, api_name="/similarity_compare")
+                       "exact", "pretrained", None, None, api_name="/similarity_compare")
     with pytest.raises(AppError, match="choose from block1"):
         client.predict(handle_file(good), handle_file(good), "64 x 64 (BAPPS)", "mobilenet_v2", ["relu1"], "spatial",
-                       True, "exact", "pretrained", None, api_name="/similarity_compare")
+                       True, "exact", "pretrained", None, None, api_name="/similarity_compare")
     if availability("alexnet").status != "available":
         with pytest.raises(AppError, match="engine.weights add"):
             client.predict(handle_file(good), handle_file(good), "64 x 64 (BAPPS)",

@@ -23,6 +23,23 @@ from engine.similarity.contexts.model import ContextModel
 from engine.similarity.metric import MetricConfig, build_metric
 
 TASK = "similarity-metric"
+PREFIX = "context:"
+
+
+def default_folder() -> Path:
+    """Where the app saves adapted metrics (``$WORKBENCH_DATA_DIR/contexts``)."""
+    from engine import settings
+
+    return settings.current().data_dir / "contexts"
+
+
+def load_named(name: str, folder: str | Path | None = None) -> tuple[MetricConfig, dict[str, Any]]:
+    """The config and record of the adapted metric registered as ``name`` (``context:<stem>``)."""
+    stem = name.removeprefix(PREFIX)
+    path = Path(folder or default_folder()) / f"{stem}.json"
+    if not name.startswith(PREFIX) or not path.is_file():
+        raise InputError(f"No adapted metric named {name!r} in {path.parent}.")
+    return load_summary(path)
 
 
 def metric_paths(out: str | Path) -> tuple[Path, Path, Path]:
@@ -97,7 +114,7 @@ def register_adapted(registry: Registry, summary_path: str | Path) -> ModelSpec:
     summary_path = Path(summary_path)
     config, record = load_summary(summary_path)
     spec = ModelSpec(
-        name=f"context:{summary_path.stem}",
+        name=f"{PREFIX}{summary_path.stem}",
         task=TASK,
         arch=config.backbone,
         loader=lambda: LoadedModel(model=build_metric(config), provenance=f"adapted to {record.get('ranking')}"),
