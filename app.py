@@ -21,11 +21,11 @@ if TYPE_CHECKING:
 
 # Tab modules in display order; each has ``build(ctx: ui.common.AppContext) -> None``.
 TAB_MODULES = [
-    "ui.models",
-    "ui.annotations",
-    "ui.intent",
     "ui.similarity",
     "ui.explain",
+    "ui.intent",
+    "ui.models",
+    "ui.annotations",
 ]
 
 ON_SPACES = bool(os.environ.get("SPACE_ID"))
