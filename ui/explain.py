@@ -83,7 +83,7 @@ def class_choices(registry: Registry, model_name: str | None) -> list[tuple[str,
 
 def _summary(result: Explanation) -> str:
     scores = result.evaluation
-    norm = "n/a (class barely reacts)" if scores.norm_srg != scores.norm_srg else f"{scores.norm_srg:.3f}"
+    norm = "n/a (class barely reacts)" if math.isnan(scores.norm_srg) else f"{scores.norm_srg:.3f}"
     return (f"**{result.label}** (class {result.target}, p = {result.probability:.3f}) · **SRG {scores.srg:.3f}** "
             f"(LIF {scores.lif_auc:.3f} − MIF {scores.mif_auc:.3f}; normalised {norm})  \n"
             f"{result.segmentation.n_segments} segments · {result.model_calls} model calls in {result.seconds:.1f} s · "
