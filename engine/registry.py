@@ -68,6 +68,7 @@ class ModelSpec:
     input_spec: InputSpec = field(default_factory=InputSpec)
     description: str = ""
     availability: Callable[[], WeightsInfo | None] | None = None
+    provenance: str = ""  # where a model without torchvision weights comes from (shown before loading)
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class Registry:
             else:
                 info = spec.availability() if spec.availability else None
                 status = info.status if info else "available"
-                provenance = info.label if info else ""
+                provenance = info.label if info else spec.provenance
                 memory = 0.0
             rows.append(ModelRow(spec.name, spec.task, spec.arch, status, provenance, spec.name in loaded,
                                  round(memory, 1), spec.description))

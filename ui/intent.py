@@ -36,7 +36,7 @@ def _model_info(ctx: AppContext, name: str | None) -> str:
     if not name:
         return "No intent model registered yet: train one below."
     spec = ctx.registry.spec(name)
-    return f"{spec.description}\n\n**Intents ({len(spec.labels)}):** " + ", ".join(f"`{x}`" for x in spec.labels)
+    return f"{spec.provenance}\n\n**Intents ({len(spec.labels)}):** " + ", ".join(f"`{x}`" for x in spec.labels)
 
 
 def build(ctx: AppContext) -> None:

@@ -69,7 +69,8 @@ def model_spec(folder: Path) -> ModelSpec:
         return LoadedModel(model=persistence.load(path), provenance=provenance)
 
     return ModelSpec(name=registry_name(folder), task=TASK, arch=f"semantic hashing: {config.describe()}",
-                     loader=load, labels=labels, input_spec=TEXT_INPUT, description=provenance)
+                     loader=load, labels=labels, input_spec=TEXT_INPUT, provenance=provenance,
+                     description=f"intent classifier, {len(labels)} intents")
 
 
 def register_models(registry: Registry) -> list[str]:

@@ -113,11 +113,14 @@ def register_adapted(registry: Registry, summary_path: str | Path) -> ModelSpec:
     """Register a saved adapted metric (loaded lazily) under ``context:<file stem>``."""
     summary_path = Path(summary_path)
     config, record = load_summary(summary_path)
+    provenance = f"{summary_path.name}, saved {record.get('saved_at', '?')}; backbone " + str(
+        record.get("backbone_weights", {}).get("sha256") or record.get("backbone_weights", {}).get("status"))[:16]
     spec = ModelSpec(
         name=f"{PREFIX}{summary_path.stem}",
         task=TASK,
         arch=config.backbone,
-        loader=lambda: LoadedModel(model=build_metric(config), provenance=f"adapted to {record.get('ranking')}"),
+        loader=lambda: LoadedModel(model=build_metric(config), provenance=provenance),
+        provenance=provenance,
         description=(f"{config.label}, adapted ({record.get('variant')}) to context {', '.join(record.get('ranking', []))}; "
                      f"ranking accuracy {record.get('before_accuracy', float('nan')):.3f} -> "
                      f"{record.get('after_accuracy', float('nan')):.3f}"),

@@ -22,7 +22,7 @@ def test_shipped_models_register_with_provenance_and_reach_their_test_scores(
     assert names[:3] == ["intent:askubuntu", "intent:chatbot", "intent:webapplications"]
     spec = registry.spec("intent:chatbot")
     assert spec.task == "intent" and spec.labels == ("DepartureTime", "FindConnection")
-    assert "ChatbotCorpus.json (train)" in spec.description and "test micro-F1" in spec.description
+    assert "ChatbotCorpus.json (train)" in spec.provenance and "test micro-F1" in spec.provenance
     assert not registry.is_loaded("intent:chatbot")
     model = registry.get("intent:chatbot").model
     assert evaluate(model, chatbot[1]).accuracy >= 0.97
