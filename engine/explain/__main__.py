@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary))
     else:
         print(f"model: {result.provenance}")
-        print(f"class: {result.target} {result.label} (p={result.probability:.3f})")
+        print("top classes: " + ", ".join(f"{c.index} {c.label} ({c.probability:.3f})" for c in result.top_classes[:3]))
+        print(f"explained: {result.target} {result.label} (p={result.probability:.3f})")
         print(f"config: {config.label()}  seed={args.seed}")
         print(f"{result.model_calls} model calls in {result.seconds:.1f} s; map {height}x{width} saved to {args.out}")
         print(f"lif={summary['lif']:.4f} mif={summary['mif']:.4f} norm_srg={summary['norm_srg']:.4f}")
