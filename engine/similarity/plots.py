@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from engine.similarity.compare import FeatureInspection, SimilarityResult
 from engine.similarity.flaws import CATEGORIES, FlawReport
 from engine.similarity.twoafc import Evaluation
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 def _figure(width: float, height: float) -> Figure:
-    # A bare Figure, not pyplot: no global state shared between the app's threads.
+    # A bare Figure, not pyplot: no global state shared between the app's threads. Imported here so
+    # that starting the app does not pay for matplotlib.
+    from matplotlib.figure import Figure
+
     return Figure(figsize=(width, height), layout="constrained")
 
 

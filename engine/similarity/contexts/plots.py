@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from engine.similarity.contexts.evaluate import RankingAccuracy
 from engine.similarity.contexts.triplets import NAMES
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 def _figure(width: float, height: float) -> Figure:
+    from matplotlib.figure import Figure  # here, not at import: the app starts faster
+
     return Figure(figsize=(width, height), layout="constrained")  # no pyplot: thread-safe in the app
 
 
