@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ class ModelSpec:
     task: str
     arch: str
     loader: Callable[[], LoadedModel]
-    labels: tuple[str, ...] = ()
+    labels: Sequence[str] = ()
     input_spec: InputSpec = field(default_factory=InputSpec)
     description: str = ""
     availability: Callable[[], WeightsInfo | None] | None = None
@@ -187,7 +187,7 @@ def imagenet_classifier_spec(arch: str) -> ModelSpec:
         task="image-classification",
         arch=arch,
         loader=torchvision_loader(arch),
-        labels=tuple(weights.categories(arch)),
+        labels=weights.LazyCategories(arch),
         description=f"torchvision {arch}, ImageNet-1k {weights.ARCHITECTURES[arch].tag}",
         availability=lambda: weights.find(arch),
     )
@@ -216,7 +216,7 @@ def register_user_checkpoint(registry: Registry, file: str | Path, arch: str | N
         task="image-classification",
         arch=arch,
         loader=torchvision_loader(arch, file=path),
-        labels=tuple(weights.categories(arch)),
+        labels=weights.LazyCategories(arch),
         description=f"user checkpoint {source.name} (sha256 {digest[:12]}…)",
         availability=lambda: weights.find(arch, path),
     )

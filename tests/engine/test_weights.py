@@ -44,6 +44,22 @@ def tampered_copy(source: Path, target: Path) -> Path:
     return target
 
 
+@pytest.mark.parametrize("arch", weights.supported_architectures())
+def test_file_names_and_addresses_are_torchvisions(arch: str) -> None:
+    enum = weights.weights_enum(arch)
+    assert weights.official_url(arch) == enum.url
+    assert weights.official_filename(arch) == enum.url.rsplit("/", 1)[-1]
+
+
+def test_categories_are_read_on_first_use() -> None:
+    lazy = weights.LazyCategories("mobilenet_v2")
+    assert "_names" not in vars(lazy)
+    assert len(lazy) == 1000 and lazy[0] == "tench" and lazy[281] == "tabby"
+    assert list(lazy[:2]) == weights.categories("mobilenet_v2")[:2]
+    with pytest.raises(WeightsError):
+        weights.LazyCategories("not_an_arch")
+
+
 def test_packaged_mobilenet_is_found_with_full_sha256(torch_home: Path) -> None:
     info = weights.find("mobilenet_v2")
     assert info.status == "available" and info.source == "package"
