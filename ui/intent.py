@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import matplotlib.pyplot as plt
 
 from engine.errors import InputError
 from engine.intent import catalog, classifiers
@@ -102,7 +101,6 @@ def build(ctx: AppContext) -> None:
             return "", "", "Type a sentence to classify.", None, [], gr.update(choices=list(intent_model.labels))
         used = add_typos(sentence, float(rate), int(seed or 0)) if rate else sentence
         result = intent_model.predict(used)
-        plt.close("all")
         lines = [f"**{result.intent}** ({result.probability_kind} {result.confidence:.2f}) by `{name}`."]
         known = sum(c.known for c in result.contributions)
         lines.append(f"{known} of {len(result.contributions)} trigrams are known to the model.")

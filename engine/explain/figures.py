@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
-import matplotlib
+import numpy as np
+from skimage.segmentation import find_boundaries
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from skimage.segmentation import find_boundaries  # noqa: E402
+from engine.explain.pipeline import Explanation
+from engine.plotting import colormap, new_figure
 
-from engine.explain.pipeline import Explanation  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 BOUNDARY_COLOR = np.array([1.0, 1.0, 1.0])
 
@@ -46,7 +47,7 @@ def overlay(explanation: Explanation, image: np.ndarray | None = None, by_rank: 
     scale = min(1.0, max_side / max(picture.shape[:2]))
     height, width = max(1, round(picture.shape[0] * scale)), max(1, round(picture.shape[1] * scale))
     picture = cv2.resize(picture.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
-    colours = matplotlib.colormaps["jet"](display_values(explanation.map_at(height, width), by_rank))[..., :3]
+    colours = colormap("jet")(display_values(explanation.map_at(height, width), by_rank))[..., :3]
     blended = (1 - opacity) * picture + opacity * colours
     if boundaries:
         labels = cv2.resize(explanation.segmentation.labels.astype(np.float32), (width, height),
@@ -59,7 +60,8 @@ def curves(explanation: Explanation, title: str = "") -> Figure:
     """LIF (least important deleted first, higher is better) and MIF (most important first, lower is
     better) against the fraction of pixels deleted; the area between them is SRG."""
     result = explanation.evaluation
-    figure, axes = plt.subplots(figsize=(5.2, 3.4), layout="constrained")
+    figure = new_figure(5.2, 3.4)
+    axes = figure.add_subplot()
     axes.plot(result.fractions, result.lif, "o-", color="tab:green", label=f"LIF (mean {result.lif_auc:.3f})")
     axes.plot(result.fractions, result.mif, "s-", color="tab:red", label=f"MIF (mean {result.mif_auc:.3f})")
     axes.fill_between(result.fractions, result.mif, result.lif, color="tab:blue", alpha=0.12,
@@ -71,5 +73,4 @@ def curves(explanation: Explanation, title: str = "") -> Figure:
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     axes.set_title(title or f"seed {explanation.seed}, {explanation.model_calls} model calls", fontsize=9)
-    plt.close(figure)
     return figure

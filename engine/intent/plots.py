@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import matplotlib
+from typing import TYPE_CHECKING
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from engine.intent.model import IntentPrediction
+from engine.plotting import new_figure
 
-from engine.intent.model import IntentPrediction  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_SPANS = 400
 
@@ -16,7 +16,8 @@ MAX_SPANS = 400
 def probability_chart(prediction: IntentPrediction, k: int = 8) -> Figure:
     """Horizontal bars of the ``k`` most likely intents (values 0..1), the predicted one highlighted."""
     top = prediction.top(k)[::-1]
-    figure, axes = plt.subplots(figsize=(6, 0.45 * len(top) + 1.2), layout="constrained")
+    figure = new_figure(6, 0.45 * len(top) + 1.2)
+    axes = figure.add_subplot()
     colours = ["#4f46e5" if label == prediction.intent else "#a5b4fc" for label, _ in top]
     bars = axes.barh([label for label, _ in top], [p for _, p in top], color=colours)
     axes.bar_label(bars, labels=[f"{p:.2f}" for _, p in top], padding=3, fontsize=9)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.plotting import new_figure
 from engine.similarity.compare import FeatureInspection, SimilarityResult
 from engine.similarity.flaws import CATEGORIES, FlawReport
 from engine.similarity.twoafc import Evaluation
@@ -15,19 +16,11 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def _figure(width: float, height: float) -> Figure:
-    # A bare Figure, not pyplot: no global state shared between the app's threads. Imported here so
-    # that starting the app does not pay for matplotlib.
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
-
-
 def layer_bars(result: SimilarityResult) -> Figure:
     """Horizontal bars of each entry's contribution to the distance (they sum to it)."""
     names = list(result.per_entry)
     values = np.array([result.per_entry[name] for name in names])
-    figure = _figure(6, 0.35 * len(names) + 1.2)
+    figure = new_figure(6, 0.35 * len(names) + 1.2)
     axes = figure.add_subplot()
     colors = ["tab:blue" if " " not in name else "tab:orange" for name in names]
     axes.barh(names[::-1], values[::-1], color=colors[::-1])
@@ -41,7 +34,7 @@ def layer_bars(result: SimilarityResult) -> Figure:
 
 def distance_heatmap(result: SimilarityResult) -> Figure:
     """Both images and the per-pixel distance map, the map also laid over the first image."""
-    figure = _figure(10, 3.2)
+    figure = new_figure(10, 3.2)
     panels = figure.subplots(1, 4)
     panels[0].imshow(result.image_a)
     panels[0].set_title("first image", fontsize=9)
@@ -61,7 +54,7 @@ def distance_heatmap(result: SimilarityResult) -> Figure:
 def flaw_plot(report: FlawReport) -> Figure:
     """Pass fraction per category for every configuration (grouped bars), totals on top."""
     labels = [f"{arch}\n{comparison}\nnorm {'on' if norm else 'off'}" for arch, comparison, norm in report.configurations]
-    figure = _figure(max(6.0, 0.9 * len(labels) + 1.5), 4.2)
+    figure = new_figure(max(6.0, 0.9 * len(labels) + 1.5), 4.2)
     axes = figure.add_subplot()
     width = 0.8 / len(CATEGORIES)
     positions = np.arange(len(labels))
@@ -83,7 +76,7 @@ def feature_grid(inspection: FeatureInspection, columns: int = 8) -> Figure:
     """The inspected channels, raw (top block) and channel-normalised (bottom block), each with its own scale."""
     count = len(inspection.channels)
     rows = -(-count // columns)
-    figure = _figure(1.3 * columns, 1.45 * 2 * rows + 0.6)
+    figure = new_figure(1.3 * columns, 1.45 * 2 * rows + 0.6)
     grid = figure.subplots(2 * rows, columns, squeeze=False)
     for block, (maps, title) in enumerate(((inspection.raw, "raw"), (inspection.normalized, "channel-normalised"))):
         for index in range(rows * columns):
@@ -101,7 +94,7 @@ def feature_grid(inspection: FeatureInspection, columns: int = 8) -> Figure:
 def twoafc_plot(evaluations: Sequence[Evaluation]) -> Figure:
     """2AFC score (and JND mAP) per set for each evaluated metric."""
     subsets = list(dict.fromkeys(s.subset for e in evaluations for s in e.subsets))
-    figure = _figure(max(5.0, 1.2 * len(subsets) + 2), 3.5)
+    figure = new_figure(max(5.0, 1.2 * len(subsets) + 2), 3.5)
     axes = figure.add_subplot()
     width = 0.8 / max(1, len(evaluations))
     for offset, evaluation in enumerate(evaluations):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.plotting import new_figure
 from engine.similarity.contexts.evaluate import RankingAccuracy
 from engine.similarity.contexts.triplets import NAMES
 
@@ -14,15 +15,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def _figure(width: float, height: float) -> Figure:
-    from matplotlib.figure import Figure  # here, not at import: the app starts faster
-
-    return Figure(figsize=(width, height), layout="constrained")  # no pyplot: thread-safe in the app
-
 
 def loss_curve(losses: Sequence[float], test_accuracy: Sequence[float], steps_per_epoch: int) -> Figure:
     """Training loss per step (and its running mean) with the held-out accuracy after each epoch."""
-    figure = _figure(7, 3.2)
+    figure = new_figure(7, 3.2)
     axes = figure.add_subplot()
     steps = np.arange(1, len(losses) + 1)
     if len(losses):
@@ -64,7 +60,7 @@ def pair_heatmaps(before: RankingAccuracy, after: RankingAccuracy | None = None)
     they tend to stay the hardest after adaptation.
     """
     panels = 1 if after is None else 3
-    figure = _figure(4.2 * panels, 3.9)
+    figure = new_figure(4.2 * panels, 3.9)
     grid = figure.subplots(1, panels, squeeze=False)[0]
     shown = _matrix(grid[0], before.per_pair, f"before: {before.overall:.3f}", "RdYlGn", (0, 1))
     if after is not None:
