@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.linear_model import Ridge
 
 from engine.explain.params import Catalog, Component, ConfigError, choice, flag, number
 from engine.explain.samplers import kernel_mass
@@ -76,6 +75,8 @@ class LimeAttributer(Attributer):
         norms = np.linalg.norm(z, axis=1) * np.sqrt(z.shape[1])
         distance = 1.0 - np.divide(z.sum(axis=1), norms, out=np.zeros(len(z)), where=norms > 0)
         weights = np.sqrt(np.exp(-(distance**2) / self.kernel_width**2))
+        from sklearn.linear_model import Ridge  # here: sklearn takes seconds to import
+
         model = Ridge(alpha=self.alpha).fit(z, outputs.astype(np.float64), sample_weight=weights)
         return np.asarray(model.coef_, dtype=np.float64)
 

@@ -16,23 +16,19 @@ alone 0.897, with stop words removed 0.864). ``python -m benchmarks.intent --sel
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.feature_selection import SelectFromModel
-from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.naive_bayes import BernoulliNB, MultinomialNB
-from sklearn.neighbors import KNeighborsClassifier, NearestCentroid
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.svm import LinearSVC
 
 from engine.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
 
 DEFAULT = "default"
 
@@ -54,18 +50,39 @@ class ClassifierSpec:
     needs_nonnegative: bool = False
 
 
+def _make(path: str, *args: Any, **kwargs: Any) -> Any:
+    """scikit-learn's ``path`` (e.g. ``"svm.LinearSVC"``) called with the arguments.
+
+    sklearn is imported here, when a classifier is first built, so that starting the app does not
+    pay the seconds its import takes.
+    """
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(f"sklearn.{module}"), name)(*args, **kwargs)
+
+
 def grid_folds(smallest_class: int, seed: int) -> StratifiedKFold:
     """Stratified folds for a grid search: k = min(5, smallest class), at least 2."""
-    return StratifiedKFold(n_splits=max(2, min(5, smallest_class)), shuffle=True, random_state=seed)
+    return _make("model_selection.StratifiedKFold", n_splits=max(2, min(5, smallest_class)), shuffle=True,
+                 random_state=seed)
 
 
 def _sgd(penalty: str) -> Callable[[int, int], BaseEstimator]:
-    return lambda seed, _: SGDClassifier(alpha=1e-4, max_iter=50, penalty=penalty, random_state=seed)
+    return lambda seed, _: _make("linear_model.SGDClassifier", alpha=1e-4, max_iter=50, penalty=penalty,
+                                 random_state=seed)
 
 
 def default_classifier(seed: int = 0) -> LogisticRegression:
     """Our default: multinomial L2 logistic regression, C = 1 (chosen by training-split CV)."""
-    return LogisticRegression(C=1.0, max_iter=3000, random_state=seed)
+    return _make("linear_model.LogisticRegression", C=1.0, max_iter=3000, random_state=seed)
+
+
+def _grid_search(estimator: BaseEstimator, grid: dict[str, list[Any]], smallest_class: int,
+                 seed: int) -> BaseEstimator:
+    return _make("model_selection.GridSearchCV", estimator, grid, cv=grid_folds(smallest_class, seed))
+
+
+def _linear_svc(penalty: str) -> Callable[[int, int], BaseEstimator]:
+    return lambda s, _: _make("svm.LinearSVC", penalty=penalty, dual=False, tol=1e-3)
 
 
 SUITE: dict[str, ClassifierSpec] = {
@@ -73,34 +90,39 @@ SUITE: dict[str, ClassifierSpec] = {
     for spec in (
         ClassifierSpec(DEFAULT, "Default: logistic regression (multinomial, C=1)", lambda s, _: default_classifier(s),
                        linear=True, probabilistic=True),
-        ClassifierSpec("ridge", "Ridge (lsqr)", lambda s, _: RidgeClassifier(tol=1e-2, solver="lsqr"), linear=True),
-        ClassifierSpec("knn", "kNN (grid k=3..6)", lambda s, m: GridSearchCV(
-            KNeighborsClassifier(), {"n_neighbors": [3, 4, 5, 6]}, cv=grid_folds(m, s)), linear=False),
-        ClassifierSpec("mlp", "MLP tanh (grid of 3 sizes)", lambda s, m: GridSearchCV(
-            MLPClassifier(activation="tanh", random_state=s),
-            {"hidden_layer_sizes": [(100, 50), (300, 100), (300, 200, 100)]}, cv=grid_folds(m, s)), linear=False),
-        ClassifierSpec("passive_aggressive", "Passive-aggressive", lambda s, _: SGDClassifier(
-            loss="hinge", penalty=None, learning_rate="pa1", eta0=1.0, max_iter=50, random_state=s), linear=True),
-        ClassifierSpec("random_forest", "Random forest (grid)", lambda s, m: GridSearchCV(
-            RandomForestClassifier(random_state=s),
-            {"n_estimators": [50, 60, 70], "min_samples_leaf": [1, 11]}, cv=grid_folds(m, s)), linear=False),
-        ClassifierSpec("linear_svc_l2", "Linear SVC, L2", lambda s, _: LinearSVC(penalty="l2", dual=False, tol=1e-3),
-                       linear=True),
-        ClassifierSpec("linear_svc_l1", "Linear SVC, L1", lambda s, _: LinearSVC(penalty="l1", dual=False, tol=1e-3),
-                       linear=True),
+        ClassifierSpec("ridge", "Ridge (lsqr)", lambda s, _: _make("linear_model.RidgeClassifier", tol=1e-2,
+                                                                   solver="lsqr"), linear=True),
+        ClassifierSpec("knn", "kNN (grid k=3..6)", lambda s, m: _grid_search(
+            _make("neighbors.KNeighborsClassifier"), {"n_neighbors": [3, 4, 5, 6]}, m, s), linear=False),
+        ClassifierSpec("mlp", "MLP tanh (grid of 3 sizes)", lambda s, m: _grid_search(
+            _make("neural_network.MLPClassifier", activation="tanh", random_state=s),
+            {"hidden_layer_sizes": [(100, 50), (300, 100), (300, 200, 100)]}, m, s), linear=False),
+        ClassifierSpec("passive_aggressive", "Passive-aggressive", lambda s, _: _make(
+            "linear_model.SGDClassifier", loss="hinge", penalty=None, learning_rate="pa1", eta0=1.0, max_iter=50,
+            random_state=s), linear=True),
+        ClassifierSpec("random_forest", "Random forest (grid)", lambda s, m: _grid_search(
+            _make("ensemble.RandomForestClassifier", random_state=s),
+            {"n_estimators": [50, 60, 70], "min_samples_leaf": [1, 11]}, m, s), linear=False),
+        ClassifierSpec("linear_svc_l2", "Linear SVC, L2", _linear_svc("l2"), linear=True),
+        ClassifierSpec("linear_svc_l1", "Linear SVC, L1", _linear_svc("l1"), linear=True),
         ClassifierSpec("sgd_l2", "SGD hinge, L2", _sgd("l2"), linear=True),
         ClassifierSpec("sgd_l1", "SGD hinge, L1", _sgd("l1"), linear=True),
         ClassifierSpec("sgd_elasticnet", "SGD hinge, elastic net", _sgd("elasticnet"), linear=True),
-        ClassifierSpec("nearest_centroid", "Nearest centroid", lambda s, _: NearestCentroid(), linear=False),
-        ClassifierSpec("multinomial_nb", "Multinomial NB (alpha 0.01)", lambda s, _: MultinomialNB(alpha=0.01),
-                       linear=True, probabilistic=True, needs_nonnegative=True),
-        ClassifierSpec("bernoulli_nb", "Bernoulli NB (alpha 0.01)", lambda s, _: BernoulliNB(alpha=0.01),
+        ClassifierSpec("nearest_centroid", "Nearest centroid", lambda s, _: _make("neighbors.NearestCentroid"),
                        linear=False),
-        ClassifierSpec("l1_select_linear_svc", "L1 feature selection -> Linear SVC L2", lambda s, _: Pipeline([
-            ("select", SelectFromModel(LinearSVC(penalty="l1", dual=False, tol=1e-3))),
-            ("classify", LinearSVC(penalty="l2"))]), linear=True),
+        ClassifierSpec("multinomial_nb", "Multinomial NB (alpha 0.01)",
+                       lambda s, _: _make("naive_bayes.MultinomialNB", alpha=0.01),
+                       linear=True, probabilistic=True, needs_nonnegative=True),
+        ClassifierSpec("bernoulli_nb", "Bernoulli NB (alpha 0.01)", lambda s, _: _make("naive_bayes.BernoulliNB",
+                                                                                         alpha=0.01), linear=False),
+        ClassifierSpec("l1_select_linear_svc", "L1 feature selection -> Linear SVC L2", lambda s, _: _make(
+            "pipeline.Pipeline", [
+                ("select", _make("feature_selection.SelectFromModel", _linear_svc("l1")(s, 0))),
+                ("classify", _make("svm.LinearSVC", penalty="l2"))]), linear=True),
         ClassifierSpec("logistic_regression", "Logistic regression (liblinear, C=1, one-vs-rest)",
-                       lambda s, _: OneVsRestClassifier(LogisticRegression(solver="liblinear", C=1.0)), linear=True),
+                       lambda s, _: _make("multiclass.OneVsRestClassifier",
+                                          _make("linear_model.LogisticRegression", solver="liblinear", C=1.0)),
+                       linear=True),
     )
 }
 
@@ -123,6 +145,10 @@ def linear_weights(estimator: BaseEstimator, n_features: int) -> tuple[np.ndarra
     Raises:
         WorkbenchError: the estimator is not linear (kNN, MLP, random forest, ...).
     """
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.naive_bayes import MultinomialNB
+    from sklearn.pipeline import Pipeline
+
     if isinstance(estimator, Pipeline):
         selector, final = estimator.named_steps["select"], estimator.named_steps["classify"]
         inner, intercept = linear_weights(final, int(selector.get_support().sum()))

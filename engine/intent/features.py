@@ -22,10 +22,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+
 import numpy as np
 import simplemma
 from scipy import sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 PAD = "#"
 _TOKEN = re.compile(r"\w+(?:[.\-']\w+)*|[^\w\s]")
@@ -61,6 +61,8 @@ class Preprocessing:
         if self.lowercase:
             tokens = [t.lower() for t in tokens]
         if self.remove_stop_words:
+            from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # sklearn loads on first use
+
             tokens = [t for t in tokens if t.lower() not in ENGLISH_STOP_WORDS]
         if self.lemmatize:
             tokens = [_lemma(t) for t in tokens]
@@ -73,6 +75,8 @@ class SemhashVectorizer:
     """TF-IDF over subword trigrams; ``transform`` gives float32 ``[N, n_trigrams]`` sparse rows (L2 norm 1)."""
 
     def __init__(self, vocabulary: list[str] | None = None, idf: np.ndarray | None = None) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer  # sklearn loads on first use
+
         self._tfidf = TfidfVectorizer(analyzer=semhash_tokens, lowercase=False, dtype=np.float32,
                                       vocabulary=vocabulary)
         if vocabulary is not None and idf is not None:

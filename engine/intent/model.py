@@ -13,18 +13,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator
-from sklearn.metrics import accuracy_score, f1_score
 
 from engine.errors import InputError, WorkbenchError
 from engine.intent import classifiers, embeddings
 from engine.intent.augment import oversample
 from engine.intent.data import LabelledTexts, require_trainable
 from engine.intent.features import Preprocessing, SemhashVectorizer, semhash_tokens, subword_trigrams
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
 
 Features = Literal["semhash", "embedding", "semhash+embedding"]
 FEATURE_SETS: tuple[str, ...] = ("semhash", "embedding", "semhash+embedding")
@@ -347,6 +348,8 @@ def evaluate(model: IntentModel, data: LabelledTexts) -> Metrics:
     """Accuracy, micro-, weighted- and macro-F1 of ``model`` on ``data`` (unknown intents count as errors)."""
     if len(data) == 0:
         raise InputError("There are no sentences to evaluate on.")
+    from sklearn.metrics import accuracy_score, f1_score  # sklearn loads on first use, not with the app
+
     predicted = model.predict_labels(list(data.texts))
     truth = list(data.labels)
     return Metrics(
