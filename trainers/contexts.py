@@ -32,12 +32,12 @@ from engine import samples
 from engine.backbones import FeatureExtractor, backbone
 from engine.errors import WorkbenchError
 from engine.images import load_image_collection
+from engine.similarity.compare import resize
 from engine.similarity.contexts.distortions import parse_context
 from engine.similarity.contexts.evaluate import RankingAccuracy, ranking_accuracy, triplet_distances, triplet_statistics
 from engine.similarity.contexts.model import VARIANTS, ChannelStatistics, ContextModel, TrainingConfig
 from engine.similarity.contexts.storage import save_adapted
-from engine.similarity.contexts.triplets import TripletSampler, Triplets, frozen_triplets
-from engine.similarity.compare import resize
+from engine.similarity.contexts.triplets import Triplets, TripletSampler, frozen_triplets
 from engine.similarity.metric import COMPARISONS, DeepPerceptualSimilarity
 from trainers import distributed, loop
 

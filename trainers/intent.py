@@ -24,9 +24,9 @@ from tqdm import tqdm
 
 from engine.errors import WorkbenchError
 from engine.intent import persistence
-from engine.intent.persistence import METRICS_FILE, MODEL_FILE
 from engine.intent.data import read_labelled
 from engine.intent.model import OPTIONS, IntentConfig, ModelInfo, evaluate, fit
+from engine.intent.persistence import METRICS_FILE, MODEL_FILE
 from engine.intent.selection import cross_validate
 
 

@@ -11,7 +11,6 @@ from engine.backbones import BACKBONES, FeatureExtractor, availability, backbone
 from engine.errors import InputError, WeightsError
 from engine.registry import IMAGENET_MEAN, IMAGENET_STD
 
-
 LPIPS_MAP_SIDES_AT_64 = {"alexnet": [15, 7, 3, 3, 3], "vgg16": [64, 32, 16, 8, 4]}
 
 

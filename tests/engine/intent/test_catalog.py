@@ -9,9 +9,9 @@ import pytest
 from engine.annotations import AnnotationStore
 from engine.errors import InputError
 from engine.intent import catalog
-from engine.intent.persistence import MODEL_FILE
 from engine.intent.data import LabelledTexts
 from engine.intent.model import IntentModel, evaluate
+from engine.intent.persistence import MODEL_FILE
 from engine.registry import Registry
 
 

@@ -9,7 +9,8 @@ import torch
 
 from engine.backbones import FeatureExtractor
 from engine.errors import InputError, WeightsError
-from engine.similarity import lpips_format, metric as metric_module
+from engine.similarity import lpips_format
+from engine.similarity import metric as metric_module
 from engine.similarity.metric import (
     COMPARISONS,
     DeepPerceptualSimilarity,
