@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import WorkbenchError
+from engine.errors import command_line
 from engine.intent import classifiers, embeddings
 from engine.intent.data import LabelledTexts, corpus_path, read_labelled
 from engine.intent.model import IntentConfig, evaluate, fit
@@ -141,6 +141,7 @@ def run_selection(folder: Path, names: list[str], with_embeddings: bool) -> None
         print(f"{pooled:.4f}  {name:48} " + "  ".join(f"{c} {v:.3f}" for c, v in per.items()), flush=True)
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks.intent``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.intent", description=__doc__.split("\n\n")[0])
@@ -154,15 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")  # tiny classes make sklearn warn on every grid search
     with_embeddings = not args.no_embeddings and embeddings.model_dir() is not None
-    try:
-        if args.select:
-            run_selection(args.data, args.classifiers, with_embeddings)
-            return 0
-        rows = pipelines(args.classifiers, with_embeddings)
-        report = {corpus: benchmark_corpus(args.data, corpus, rows, args.seeds, sys.stderr) for corpus in CORPORA}
-    except WorkbenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if args.select:
+        run_selection(args.data, args.classifiers, with_embeddings)
+        return 0
+    rows = pipelines(args.classifiers, with_embeddings)
+    report = {corpus: benchmark_corpus(args.data, corpus, rows, args.seeds, sys.stderr) for corpus in CORPORA}
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -1,5 +1,14 @@
 """Exceptions whose message is meant for the person using the app or the CLI."""
 
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import ParamSpec
+
+P = ParamSpec("P")
+
 
 class WorkbenchError(Exception):
     """An error the user can fix: the message says what went wrong and how to fix it.
@@ -14,3 +23,18 @@ class WeightsError(WorkbenchError):
 
 class InputError(WorkbenchError):
     """An uploaded file or typed input cannot be used (corrupt, empty, wrong type, too large)."""
+
+
+def command_line(main: Callable[P, int]) -> Callable[P, int]:
+    """Decorate a command-line ``main``: a :class:`WorkbenchError` raised in it is printed as one
+    ``error: ...`` line on stderr and becomes exit status 2 (no traceback for a user's mistake)."""
+
+    @functools.wraps(main)
+    def run(*args: P.args, **kwargs: P.kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except WorkbenchError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+
+    return run

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from engine import settings
-from engine.errors import WeightsError
+from engine.errors import WeightsError, command_line
 
 if TYPE_CHECKING:
     from torchvision.models import WeightsEnum
@@ -472,6 +472,7 @@ def list_weights() -> list[WeightsInfo]:
     return [find(arch) for arch in ARCHITECTURES]
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m engine.weights``."""
     parser = argparse.ArgumentParser(prog="python -m engine.weights", description=__doc__.split("\n\n")[0])
@@ -484,26 +485,22 @@ def main(argv: list[str] | None = None) -> int:
     adding.add_argument("file", type=Path, help="torchvision checkpoint file (.pth)")
     adding.add_argument("--arch", choices=list(ARCHITECTURES), help="architecture (detected when omitted)")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "list":
-            rows = list_weights()
-            if args.json:
-                print(json.dumps([row.to_json() for row in rows], indent=2))
-            else:
-                for row in rows:
-                    where = f"{row.source}: {row.path}" if row.status == "available" else row.message
-                    print(f"{row.arch:14} {row.tag:14} {row.status:10} {str(row.sha256)[:16]:16} {where}")
-        elif args.command == "check":
-            infos = [find(arch) for arch in args.archs]
-            for info in infos:
-                print(f"{info.arch}: {info.label if info.status == 'available' else info.message}")
-            return 0 if all(info.status == "available" for info in infos) else 1
+    if args.command == "list":
+        rows = list_weights()
+        if args.json:
+            print(json.dumps([row.to_json() for row in rows], indent=2))
         else:
-            info = add(args.file, args.arch)
-            print(f"Installed {info.arch} {info.tag} into {info.path} (sha256 {info.sha256}).")
-    except WeightsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+            for row in rows:
+                where = f"{row.source}: {row.path}" if row.status == "available" else row.message
+                print(f"{row.arch:14} {row.tag:14} {row.status:10} {str(row.sha256)[:16]:16} {where}")
+    elif args.command == "check":
+        infos = [find(arch) for arch in args.archs]
+        for info in infos:
+            print(f"{info.arch}: {info.label if info.status == 'available' else info.message}")
+        return 0 if all(info.status == "available" for info in infos) else 1
+    else:
+        info = add(args.file, args.arch)
+        print(f"Installed {info.arch} {info.tag} into {info.path} (sha256 {info.sha256}).")
     return 0
 
 

@@ -30,7 +30,7 @@ import torch
 
 from engine import samples
 from engine.backbones import FeatureExtractor, backbone
-from engine.errors import WorkbenchError
+from engine.errors import WorkbenchError, command_line
 from engine.images import load_image_collection
 from engine.similarity.compare import resize
 from engine.similarity.contexts.distortions import parse_context
@@ -244,6 +244,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m trainers.contexts``."""
     args = parse_args(argv)
@@ -264,9 +265,6 @@ def main(argv: list[str] | None = None) -> int:
             path = save_adapted(model, args.out, summary)
             print(json.dumps({key: summary[key] for key in ("ranking", "before_accuracy", "after_accuracy")}))
             print(f"saved {path.with_suffix('.safetensors')} and {path}")
-    except WorkbenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     finally:
         distributed.teardown()
     return 0

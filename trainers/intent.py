@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from engine.errors import WorkbenchError
+from engine.errors import WorkbenchError, command_line
 from engine.intent import persistence
 from engine.intent.data import read_labelled
 from engine.intent.model import OPTIONS, IntentConfig, ModelInfo, evaluate, fit
@@ -100,14 +100,11 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     return results
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m trainers.intent``; exit status 2 on a user error."""
     args = get_args_parser().parse_args(argv)
-    try:
-        run(args)
-    except WorkbenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    run(args)
     return 0
 
 

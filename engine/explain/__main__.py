@@ -17,7 +17,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from engine.errors import WorkbenchError  # noqa: E402
+from engine.errors import WorkbenchError, command_line  # noqa: E402
 from engine.explain.classifier import from_registry  # noqa: E402
 from engine.explain.pipeline import PRESETS, ExplainConfig, explain  # noqa: E402
 from engine.images import load_image  # noqa: E402
@@ -55,26 +55,23 @@ def build_config(preset: str, overrides: str | None, samples: int | None) -> Exp
     return ExplainConfig.from_dict(values)
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = parse_args(argv)
-    try:
-        config = build_config(args.preset, args.config, args.samples)
-        loaded = load_image(args.image)
-        classifier = from_registry(default_registry(), args.model)
-        with tqdm(total=100, desc="explaining", unit="%", file=sys.stderr) as bar:
-            def progress(fraction: float, message: str) -> None:
-                bar.set_postfix_str(message)
-                bar.update(round(100 * fraction) - bar.n)
+    config = build_config(args.preset, args.config, args.samples)
+    loaded = load_image(args.image)
+    classifier = from_registry(default_registry(), args.model)
+    with tqdm(total=100, desc="explaining", unit="%", file=sys.stderr) as bar:
+        def progress(fraction: float, message: str) -> None:
+            bar.set_postfix_str(message)
+            bar.update(round(100 * fraction) - bar.n)
 
-            result = explain(loaded.pixels, classifier, config, target=args.target, seed=args.seed,
-                             progress=progress)
-        height, width = loaded.pixels.shape[:2]
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        np.save(args.out, result.map_at(height, width).astype(np.float32))
-    except WorkbenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        result = explain(loaded.pixels, classifier, config, target=args.target, seed=args.seed,
+                         progress=progress)
+    height, width = loaded.pixels.shape[:2]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(args.out, result.map_at(height, width).astype(np.float32))
     for note in loaded.notes:
         print(f"note: {note}")
     summary = result.summary()

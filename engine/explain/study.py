@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from engine.errors import WorkbenchError  # noqa: E402
+from engine.errors import command_line  # noqa: E402
 from engine.explain.attributers import (  # noqa: E402
     Attributer,
     CiuAttributer,
@@ -192,6 +192,7 @@ def summarise(rows: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m engine.explain.study", description=__doc__.split("\n\n")[0])
@@ -205,14 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundled", action="store_true", help="first write the bundled photographs into --images")
     args = parser.parse_args(argv)
     out = args.out or args.images.parent / f"study-{args.configs}"
-    try:
-        if args.bundled:
-            write_natural_images(args.images, NATURAL_PHOTOS)
-        collection = load_image_collection(args.images)
-        classifier = from_registry(default_registry(), args.model)
-    except WorkbenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if args.bundled:
+        write_natural_images(args.images, NATURAL_PHOTOS)
+    collection = load_image_collection(args.images)
+    classifier = from_registry(default_registry(), args.model)
     for name, why in collection.skipped.items():
         print(f"skipped {name}: {why}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine import settings
 from engine.backbones import BACKBONES
-from engine.errors import WorkbenchError
+from engine.errors import command_line
 from engine.images import load_image
 from engine.similarity.compare import compare
 from engine.similarity.metric import COMPARISONS, PRECISIONS, MetricConfig, build_metric, shared_extractor
@@ -97,14 +97,11 @@ def _flaws(args: argparse.Namespace) -> None:
         print(f"weights: {label}")
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m engine.similarity``."""
     args = _parser().parse_args(argv)
-    try:
-        _compare(args) if args.command == "compare" else _flaws(args)
-    except WorkbenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    _compare(args) if args.command == "compare" else _flaws(args)
     return 0
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.errors import InputError, WorkbenchError
+from engine.errors import InputError, command_line
 from engine.images import load_image
 from engine.similarity.bapps import ImageSet, find_sets
 from engine.similarity.compare import RESIZE_METHOD, resize, to_tensor
@@ -209,6 +209,7 @@ def _format_table(evaluations: Sequence[Evaluation]) -> str:
     return "\n".join(lines)
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m engine.similarity.twoafc``."""
     parser = argparse.ArgumentParser(prog="python -m engine.similarity.twoafc",
@@ -227,19 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
-    try:
-        sets = find_sets(args.folder)
-        configs = [parse_metric(text, weights=args.weights, seed=args.seed, precision=args.precision,
-                                heads_file=str(args.heads) if args.heads else None)
-                   for text in args.metric or ["mobilenet_v2:spatial"]]
-        metrics = [build_metric(config) for config in configs]  # fail on missing weights before any work
-        evaluations = []
-        for config, metric in zip(configs, metrics):
-            with tqdm_progress(config.label, disable=args.json) as report:
-                evaluations.append(evaluate(sets, metric, args.size, args.batch_size, report))
-    except WorkbenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    sets = find_sets(args.folder)
+    configs = [parse_metric(text, weights=args.weights, seed=args.seed, precision=args.precision,
+                            heads_file=str(args.heads) if args.heads else None)
+               for text in args.metric or ["mobilenet_v2:spatial"]]
+    metrics = [build_metric(config) for config in configs]  # fail on missing weights before any work
+    evaluations = []
+    for config, metric in zip(configs, metrics):
+        with tqdm_progress(config.label, disable=args.json) as report:
+            evaluations.append(evaluate(sets, metric, args.size, args.batch_size, report))
     if args.json:
         print(json.dumps({"folder": str(args.folder), "evaluations": [e.to_json() for e in evaluations]}))
     else:
