@@ -115,14 +115,15 @@ def rise_comparison(pixels: np.ndarray, classifier: TorchClassifier, target: int
     from rise import RISE
 
     preset = PRESETS["rise"].to_dict()
-    config = ExplainConfig.from_dict({**preset, "n_samples": n, "segmenter": {**preset["segmenter"], "align_corners": True}})
+    config = ExplainConfig.from_dict({**preset, "n_samples": n,
+                                      "segmenter": {**preset["segmenter"], "align_corners": True}})
     sample_rng, perturb_rng, _ = random_streams(0)
     ours, ours_seconds, ours_cpu = timed(lambda: attribute(pixels, classifier, config, target, sample_rng, perturb_rng))
     forward = softmax_forward(classifier.module)
     torch.manual_seed(0)
     inputs = normalised_tensor(pixels)
-    peer, peer_seconds, peer_cpu = timed(lambda: RISE(forward).attribute(inputs, n_masks=n, initial_mask_shapes=((7, 7),),
-                                                                         target=target))
+    peer, peer_seconds, peer_cpu = timed(lambda: RISE(forward).attribute(inputs, n_masks=n,
+                                                                         initial_mask_shapes=((7, 7),), target=target))
     # The peer divides by N, ours by each pixel's mask coverage (the conditional mean); the peer's
     # coverage, replayed with the same seed and a constant model, isolates that estimator difference.
     torch.manual_seed(0)
@@ -157,8 +158,8 @@ def kernel_shap_comparison(pixels: np.ndarray, classifier: TorchClassifier, targ
     def captum(per_eval: int) -> tuple[np.ndarray, float, float]:
         torch.manual_seed(0)
         attributions, seconds, cpu = timed(lambda: KernelShap(forward).attribute(
-            normalised_tensor(pixels), baselines=0.0, target=target, feature_mask=torch.from_numpy(labels)[None, None].long(),
-            n_samples=n, perturbations_per_eval=per_eval))
+            normalised_tensor(pixels), baselines=0.0, target=target,
+            feature_mask=torch.from_numpy(labels)[None, None].long(), n_samples=n, perturbations_per_eval=per_eval))
         per_pixel = attributions[0, 0].numpy()
         return np.array([per_pixel[labels == m].mean() for m in range(ours.segmentation.n_segments)]), seconds, cpu
 
@@ -242,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     report |= {key: shap.pop(key) for key in ("kernelshap_speedup", "kernelshap_correlation")}
     log("where the speed comes from; memory with 8,000 masks")
     report |= {
-        "default_runs_seconds": [s for s, _, _ in runs], "default_cpu_seconds": statistics.median(c for _, c, _ in runs),
+        "default_runs_seconds": [s for s, _, _ in runs],
+        "default_cpu_seconds": statistics.median(c for _, c, _ in runs),
         "default_peak_rss_mb": max(p for _, _, p in runs), "load_average": os.getloadavg()[0],
         "default_srg": result.evaluation.srg, "default_model_calls": result.model_calls,
         "load_and_freeze_seconds": load_seconds, **rise, **shap, **speed_sources(classifier),

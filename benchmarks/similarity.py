@@ -72,7 +72,8 @@ def _seconds_per_call(call: Callable[[], torch.Tensor], repeats: int, clock: Cal
     return (clock() - start) / repeats
 
 
-def _measure(calls: dict[str, Callable[[], torch.Tensor]], rounds: int, clock: Callable[[], float]) -> dict[str, list[float]]:
+def _measure(calls: dict[str, Callable[[], torch.Tensor]], rounds: int,
+             clock: Callable[[], float]) -> dict[str, list[float]]:
     """Seconds per call of each implementation, ``rounds`` alternating rounds after one warm-up call."""
     for call in calls.values():
         call()

@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         results.update(metrics.to_json())
         results["test_file"] = str(args.test)
         print(f"test ({test.source}, {metrics.n} sentences): accuracy {metrics.accuracy:.4f}  "
-              f"micro_f1 {metrics.micro_f1:.4f}  weighted_f1 {metrics.weighted_f1:.4f}  macro_f1 {metrics.macro_f1:.4f}")
+              f"micro_f1 {metrics.micro_f1:.4f}  weighted_f1 {metrics.weighted_f1:.4f}  "
+              f"macro_f1 {metrics.macro_f1:.4f}")
     model.info = replace(model.info, test=test_metrics, cv=cv.to_json() if cv else None)
     args.out.mkdir(parents=True, exist_ok=True)
     if test is not None:

@@ -149,7 +149,8 @@ def fit(
             outputs = step(batch)
             loss = outputs["loss"]
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"The loss became {float(loss.detach())} at epoch {epoch + 1}, step {index + 1}.")
+                raise FloatingPointError(f"The loss became {float(loss.detach())} at epoch {epoch + 1}, "
+                                         f"step {index + 1}.")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

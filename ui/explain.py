@@ -120,7 +120,8 @@ def build(ctx: AppContext) -> None:
                     gr.Markdown(f"### Configuration {letter}")
                     controls = build_controls(letter.lower(), preset)
                     run = gr.Button(f"Explain with {letter}")
-                    picture = gr.Image(label=f"Map {letter}", interactive=False, elem_id=f"explain-map-{letter.lower()}")
+                    picture = gr.Image(label=f"Map {letter}", interactive=False,
+                                       elem_id=f"explain-map-{letter.lower()}")
                     plot = gr.Plot(label=f"LIF / MIF {letter}")
                     summary = gr.Markdown(elem_id=f"explain-summary-{letter.lower()}")
                     # The run's facts travel in a hidden JSON value, not gr.State (which keeps a heartbeat

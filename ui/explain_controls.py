@@ -118,6 +118,7 @@ def build_controls(prefix: str, preset: str) -> ConfigControls:
     inputs = controls.inputs
     gr.on([widget.input for widget in inputs], lambda *values: controls.json_for(list(values)), inputs,
           controls.config_json, api_visibility="private")
-    controls.preset.input(lambda name: [*controls.values_for(PRESETS[name]), json.dumps(PRESETS[name].to_dict(), indent=1)],
+    controls.preset.input(lambda name: [*controls.values_for(PRESETS[name]),
+                                        json.dumps(PRESETS[name].to_dict(), indent=1)],
                           controls.preset, [*inputs, controls.config_json], api_visibility="private")
     return controls

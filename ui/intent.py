@@ -57,7 +57,8 @@ def build(ctx: AppContext) -> None:
                 text = gr.Textbox(label="Sentence", lines=2, max_lines=6, elem_id="intent-text",
                                   placeholder="e.g. How do I upgrade from 12.04 to 14.04?")
                 with gr.Row():
-                    typo_rate = gr.Slider(0, 1, value=0, step=0.05, label="Typo rate (share of words given a keyboard typo)")
+                    typo_rate = gr.Slider(0, 1, value=0, step=0.05,
+                                          label="Typo rate (share of words given a keyboard typo)")
                     typo_seed = gr.Number(0, precision=0, label="Typo seed", minimum=0)
                 classify = gr.Button("Classify", variant="primary")
                 classified = gr.Textbox(label="Text as classified", interactive=False, max_lines=4)
@@ -141,7 +142,8 @@ def build(ctx: AppContext) -> None:
         test = read_labelled(test_path, "test", Path(test_path).name) if test_path else None
         info = ModelInfo(name=name or "my-intents", source=data.source)
         model_ = fit(data, config, info, lambda f, m: progress(f, desc=m))
-        report = f"Trained on {len(data):,} sentences, {len(data.intents)} intents in {model_.info.train_seconds:.2f} s."
+        report = (f"Trained on {len(data):,} sentences, {len(data.intents)} intents in "
+                  f"{model_.info.train_seconds:.2f} s.")
         if test is not None:
             metrics = evaluate(model_, test)
             model_.info = replace(model_.info, test={**metrics.to_json(), "source": test.source})

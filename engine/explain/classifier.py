@@ -5,7 +5,8 @@ model's own input spec (perturbation happens before, in 0..1), runs batches unde
 ``torch.inference_mode`` and returns softmax probabilities, the paper's output. On the CPU it runs a
 frozen TorchScript copy of the network (convolution and batch norm folded, oneDNN kernels), which
 gives the same outputs to ~1e-5 and runs 1.5-2x faster (benchmarks/explain.py); bfloat16 autocast
-is used only where the processor has native bfloat16 instructions (AVX512-BF16 or AMX), since emulated bfloat16 is slower.
+is used only where the processor has native bfloat16 instructions (AVX512-BF16 or AMX), since
+emulated bfloat16 is slower.
 :class:`FunctionClassifier` wraps a plain NumPy function (toy models, tests).
 """
 

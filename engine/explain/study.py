@@ -111,7 +111,8 @@ def settings(configs: str, large_n: int) -> list[Setting]:
                     ("slic+gaussian", SlicSegmenter(49), gaussian)]
         samplers = _samplers([large_n, 400, None])
     else:
-        variants = [("grid", GridSegmenter(7, 7), NoSmoothing()), ("grid+bilinear", GridSegmenter(7, 7, True), NoSmoothing()),
+        variants = [("grid", GridSegmenter(7, 7), NoSmoothing()),
+                    ("grid+bilinear", GridSegmenter(7, 7, True), NoSmoothing()),
                     ("grid+gaussian", GridSegmenter(7, 7), gaussian), ("slic", SlicSegmenter(49), NoSmoothing()),
                     ("slic+gaussian", SlicSegmenter(49), gaussian)]
         samplers = [s for s in _samplers([400]) if not s[0].startswith("inverse")]

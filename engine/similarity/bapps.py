@@ -144,7 +144,8 @@ def write_set(folder: str | Path, kind: str, items: Iterable[tuple[list[np.ndarr
 
 def _jpeg(pixels: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
     buffer = io.BytesIO()
-    Image.fromarray((pixels * 255).round().astype(np.uint8)).save(buffer, "JPEG", quality=int(round(95 - 90 * strength)))
+    Image.fromarray((pixels * 255).round().astype(np.uint8)).save(buffer, "JPEG",
+                                                                  quality=int(round(95 - 90 * strength)))
     return np.asarray(Image.open(buffer).convert("RGB"), np.float32) / 255.0
 
 

@@ -53,7 +53,8 @@ def distance_heatmap(result: SimilarityResult) -> Figure:
 
 def flaw_plot(report: FlawReport) -> Figure:
     """Pass fraction per category for every configuration (grouped bars), totals on top."""
-    labels = [f"{arch}\n{comparison}\nnorm {'on' if norm else 'off'}" for arch, comparison, norm in report.configurations]
+    labels = [f"{arch}\n{comparison}\nnorm {'on' if norm else 'off'}"
+              for arch, comparison, norm in report.configurations]
     figure = new_figure(max(6.0, 0.9 * len(labels) + 1.5), 4.2)
     axes = figure.add_subplot()
     width = 0.8 / len(CATEGORIES)

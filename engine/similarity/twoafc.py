@@ -122,7 +122,8 @@ class _EmbeddingCache:
             if self.uses[digest] <= 0:
                 self.stored.pop(digest, None)
             elif digest in missing:  # keep a compact copy, not a view into the whole batch
-                self.stored[digest] = Embedding([part.clone() for part in self.stored[digest].parts], found[digest].size)
+                self.stored[digest] = Embedding([part.clone() for part in self.stored[digest].parts],
+                                                found[digest].size)
         return found
 
 

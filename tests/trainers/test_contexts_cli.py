@@ -25,7 +25,8 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_trainer_writes_metric_and_summary(image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_trainer_writes_metric_and_summary(image_folder: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "adapted.safetensors"
     status = contexts.main(["--ranking", RANKING, "--images", str(image_folder), "--backbone", "squeezenet1_1",
                             "--weights", "random", "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "8",
@@ -55,7 +56,8 @@ def test_ranking_aliases_are_kept_as_given(image_folder: Path, tmp_path: Path) -
     assert (tmp_path / "m.safetensors").is_file()
 
 
-@pytest.mark.parametrize("ranking, message", [("blur,darken", "missing"), ("blur,blur,darken,hue,rotate,zoom", "repeated")])
+@pytest.mark.parametrize("ranking, message", [("blur,darken", "missing"),
+                                              ("blur,blur,darken,hue,rotate,zoom", "repeated")])
 def test_bad_rankings_fail_fast_with_status_2(ranking: str, message: str, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert contexts.main(["--ranking", ranking, "--out", str(tmp_path / "x")]) == 2

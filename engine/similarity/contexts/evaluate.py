@@ -77,7 +77,8 @@ def triplet_statistics(metric: DeepPerceptualSimilarity, triplets: Triplets, bat
     return torch.cat([s0 for s0, _ in pairs]), torch.cat([s1 for _, s1 in pairs])
 
 
-def ranking_accuracy(d0: torch.Tensor, d1: torch.Tensor, pairs: torch.Tensor, context: Sequence[str]) -> RankingAccuracy:
+def ranking_accuracy(d0: torch.Tensor, d1: torch.Tensor, pairs: torch.Tensor,
+                     context: Sequence[str]) -> RankingAccuracy:
     """Score distances against the labels ``context`` gives the triplets' distortion ``pairs``."""
     scores = twoafc_scores(d0, d1, judge_for(pairs, context))
     size = len(NAMES)

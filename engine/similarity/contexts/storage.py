@@ -121,7 +121,8 @@ def register_adapted(registry: Registry, summary_path: str | Path) -> ModelSpec:
         arch=config.backbone,
         loader=lambda: LoadedModel(model=build_metric(config), provenance=provenance),
         provenance=provenance,
-        description=(f"{config.label}, adapted ({record.get('variant')}) to context {', '.join(record.get('ranking', []))}; "
+        description=(f"{config.label}, adapted ({record.get('variant')}) to context "
+                     f"{', '.join(record.get('ranking', []))}; "
                      f"ranking accuracy {record.get('before_accuracy', float('nan')):.3f} -> "
                      f"{record.get('after_accuracy', float('nan')):.3f}"),
     )

@@ -87,8 +87,8 @@ def distort(references: torch.Tensor, which: torch.Tensor, generator: torch.Gene
 
 def distort_pairs(references: torch.Tensor, pairs: torch.Tensor, generator: torch.Generator) -> Triplets:
     """Apply each row's pair of distortions (fresh parameters) to its reference."""
-    return Triplets(references, distort(references, pairs[:, 0], generator), distort(references, pairs[:, 1], generator),
-                    pairs)
+    return Triplets(references, distort(references, pairs[:, 0], generator),
+                    distort(references, pairs[:, 1], generator), pairs)
 
 
 class TripletSampler:

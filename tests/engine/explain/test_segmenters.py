@@ -46,7 +46,8 @@ def test_every_segmenter_gives_contiguous_labels_and_one_hot_masks(name: str, ph
     np.testing.assert_allclose(hard.sum(axis=0), 1.0)
 
 
-@pytest.mark.parametrize("segmenter", [GridSegmenter(7, 7, bilinear=True), SEGMENTERS.make("slic"), GridSegmenter(3, 5)])
+@pytest.mark.parametrize("segmenter", [GridSegmenter(7, 7, bilinear=True), SEGMENTERS.make("slic"),
+                                       GridSegmenter(3, 5)])
 def test_masks_sum_to_one_after_smoothing(segmenter, photo: np.ndarray) -> None:  # type: ignore[no-untyped-def]
     smoothed = GaussianSmoothing()(segmenter(photo))
     np.testing.assert_allclose(smoothed.soft_masks.sum(axis=0), 1.0, atol=1e-5)

@@ -57,7 +57,8 @@ def test_corrections_are_stored_and_retraining_learns_them(webapps_model: Intent
     stored = store.annotations("intent")
     assert [a.label["decision"] for a in stored] == ["correct", "accept", "accept"]
     corrections = catalog.standing_corrections(store, webapps_model.labels)
-    assert dict(zip(corrections.texts, corrections.labels)) == {text: target, "alternative to gmail": "Find Alternative"}
+    assert dict(zip(corrections.texts, corrections.labels)) == {text: target,
+                                                                "alternative to gmail": "Find Alternative"}
     retrained = catalog.retrain_with_corrections(webapps_model, corrections, "webapps+corrections")
     assert retrained.predict(text).intent == target
     assert len(retrained.training) == len(webapps_model.training) + 2

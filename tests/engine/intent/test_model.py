@@ -41,7 +41,8 @@ def test_trigram_contributions_add_up_to_the_score_margin(webapps_model: IntentM
     assert total == pytest.approx(scores[best] - scores.mean(), abs=1e-4)
     assert [c.trigram for c in prediction.contributions[:4]] == ["#ho", "how", "ow#", "#ca"]
     strongest = max(prediction.contributions, key=lambda c: c.weight)
-    assert strongest.trigram in {"#ac", "acc", "cco", "cou", "oun", "unt", "nt#", "#re", "rem", "emo", "mov", "ove", "ve#"}
+    assert strongest.trigram in {"#ac", "acc", "cco", "cou", "oun", "unt", "nt#",
+                                 "#re", "rem", "emo", "mov", "ove", "ve#"}
 
 
 def test_misspelt_sentence_keeps_its_intent(webapps_model: IntentModel) -> None:

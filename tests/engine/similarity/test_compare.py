@@ -119,7 +119,8 @@ def test_cli_contract_in_a_fresh_process(pair: tuple[Path, Path]) -> None:
     assert float(done.stdout.strip().splitlines()[-1]) > 0
 
 
-def test_cli_missing_weights_exit_2_with_how_to_add(pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_missing_weights_exit_2_with_how_to_add(pair: tuple[Path, Path],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     if availability("vgg16").status == "available":
         pytest.skip("VGG-16 weights are installed here")
     assert cli.main(["compare", str(pair[0]), str(pair[1]), "--backbone", "vgg16"]) == 2
