@@ -37,6 +37,7 @@ def _images(count: int = 3, size: int = 64, seed: int = 0) -> tuple[torch.Tensor
 def test_spatial_channel_norm_equals_lpips_baseline_and_lin(net: str, arch: str) -> None:
     torch.manual_seed(1)
     baseline = lpips.LPIPS(net=net, pretrained=False, pnet_rand=True, lpips=False, verbose=False)
+    # pretrained=True reads the lin heads shipped inside the lpips package; pnet_rand=True: no trunk download
     calibrated = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, lpips=True, verbose=False)
     calibrated.net.load_state_dict(baseline.net.state_dict())
     extractor = FeatureExtractor(arch, weights="random", seed=5)  # different init, then the same state dict
