@@ -25,6 +25,7 @@ TAB_MODULES = [
     "ui.explain",
     "ui.intent",
     "ui.models",
+    "ui.jobs",
     "ui.annotations",
 ]
 
@@ -56,6 +57,7 @@ def build_app() -> "gr.Blocks":
     import gradio as gr
 
     from engine.annotations import default_store
+    from engine.jobs import default_runner
     from engine.registry import default_registry
     from ui.common import AppContext
 
@@ -64,7 +66,8 @@ def build_app() -> "gr.Blocks":
             gr.Markdown("# Workbench\nResearch methods for images and text as tools you can inspect.")
             annotator = gr.Textbox(label="Annotator", placeholder="your name (saved with every decision)",
                                    elem_id="annotator", scale=0, min_width=240)
-        context = AppContext(registry=default_registry(), store=default_store(), annotator=annotator)
+        context = AppContext(registry=default_registry(), store=default_store(), annotator=annotator,
+                             jobs=default_runner(), demo=demo)
         with gr.Tabs():
             for name in TAB_MODULES:
                 importlib.import_module(name).build(context)

@@ -1,7 +1,7 @@
 """Context adaptation on random contexts: held-out ranking accuracy before and after training.
 
 For each of ``--contexts`` random contexts (seeded), a fresh metric is adapted with
-``trainers.contexts.adapt`` on the bundled photographs (some held out) and scored on one frozen
+``engine.similarity.contexts.adaptation.adapt`` on the bundled photographs (some held out) and scored on one frozen
 test set. Prints one line per context and the mean; ``--json`` prints one JSON object.
 The baseline is the same metric without adaptation (the paper's comparison).
 
@@ -17,11 +17,11 @@ import time
 import numpy as np
 import torch
 
+from engine.similarity.contexts import adaptation as trainer
 from engine.similarity.contexts.distortions import random_context
 from engine.similarity.contexts.evaluate import difficulty
 from engine.similarity.contexts.model import TrainingConfig
 from engine.similarity.contexts.triplets import frozen_triplets
-from trainers import contexts as trainer
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,6 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from engine.errors import InputError
+from engine.sqlite import SqliteFile
 
 EXPORT_FIELDS = (
     "uid", "task", "content_hash", "source", "payload", "label", "annotator",
@@ -131,32 +131,10 @@ class AnnotationStore:
     """Append-only annotation storage in one SQLite file."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        try:
-            connection.execute("PRAGMA synchronous=FULL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            yield connection
-        finally:
-            connection.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as connection:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
+        self._db = SqliteFile(path, _SCHEMA)
+        self.path = self._db.path
+        self._connect = self._db.connect
+        self._write = self._db.write
 
     @staticmethod
     def _item_id(connection: sqlite3.Connection, task: str, content_hash_: str, source: str,

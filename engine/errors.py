@@ -38,3 +38,7 @@ def command_line(main: Callable[P, int]) -> Callable[P, int]:
             return 2
 
     return run
+
+
+class Cancelled(Exception):
+    """Long work was asked to stop (a job's cancel button); not an error, so not a WorkbenchError."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +71,14 @@ def client(app_url: str) -> Iterator["gradio_client.Client"]:  # type: ignore[na
     connection = Client(app_url, verbose=False)
     yield connection
     connection.close()
+
+
+def wait_for_job(client, job_id: str, timeout: float = 300) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """Poll the app's job list until the job has finished; its record."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = next(job for job in client.predict(api_name="/jobs_list") if job["id"] == job_id)
+        if job["state"] in ("done", "failed", "cancelled"):
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")

@@ -12,6 +12,7 @@ import gradio as gr
 
 from engine.annotations import AnnotationStore
 from engine.errors import WorkbenchError
+from engine.jobs import JobRunner
 from engine.registry import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -19,11 +20,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass
 class AppContext:
-    """What a tab's ``build(ctx)`` receives: shared engine objects and the annotator box."""
+    """What a tab's ``build(ctx)`` receives: shared engine objects, the annotator box, the page."""
 
     registry: Registry
     store: AnnotationStore
     annotator: gr.Textbox
+    jobs: JobRunner
+    demo: gr.Blocks
 
 
 def user_errors(fn: F) -> F:

@@ -8,31 +8,24 @@ registered as models (task ``similarity-metric``).
 
 from __future__ import annotations
 
-import queue
-import shutil
-import tempfile
-import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import torch
 
-from engine import settings
 from engine.backbones import BACKBONES
 from engine.errors import InputError
 from engine.images import load_image
+from engine.jobs import Job
 from engine.similarity import plots as similarity_plots
 from engine.similarity.compare import compare
-from engine.similarity.contexts import judgements, plots, storage
+from engine.similarity.contexts import adaptation, judgements, plots, storage
 from engine.similarity.contexts.distortions import DISTORTIONS, parse_context, random_context
-from engine.similarity.contexts.evaluate import difficulty
+from engine.similarity.contexts.evaluate import RankingAccuracy, difficulty
 from engine.similarity.contexts.model import VARIANTS, TrainingConfig
 from engine.similarity.metric import MetricConfig, build_metric
-from trainers import contexts as trainer
 from ui.common import HEAVY, AppContext, user_errors
+from ui.jobs import job_panel
 
 NAMES = list(DISTORTIONS)
 POSITIONS = ["1st (most similar)", "2nd", "3rd", "4th", "5th", "6th (least similar)"]
@@ -50,31 +43,30 @@ def adapted_names(ctx: AppContext) -> list[str]:
     return ctx.registry.names(task=storage.TASK)
 
 
-def _images(files: list[str] | None) -> trainer.ImageSplit:
-    if not files:
-        return trainer.load_images(None)
-    if len(files) == 1 and Path(files[0]).suffix.lower() == ".zip":
-        return trainer.load_images(files[0])
-    folder = Path(tempfile.mkdtemp(prefix="workbench-contexts-"))
-    for path in files:
-        shutil.copy(path, folder / Path(path).name)
-    return trainer.load_images(folder)
+def _accuracies(summary: dict[str, Any]) -> tuple[RankingAccuracy, RankingAccuracy]:
+    """Accuracy before and after adaptation, read back from a saved summary."""
+    return tuple(RankingAccuracy.from_pairs(summary[f"{when}_accuracy"],  # type: ignore[return-value]
+                                            {pair: v[when] for pair, v in summary["per_pair"].items()})
+                 for when in ("before", "after"))
 
 
-def _result_markdown(run: trainer.ContextRun, name: str) -> str:
-    hard = difficulty(run.before, run.after)
+def _result_markdown(summary: dict[str, Any], name: str, provenance: str) -> str:
+    before, after = _accuracies(summary)
+    hard = difficulty(before, after)
     ranks = ", ".join(f"{pair} (now #{rank})" for pair, rank in zip(hard.hardest_before, hard.their_rank_after))
-    return (f"### Ranking accuracy {run.before.overall:.3f} → {run.after.overall:.3f}\n"
-            f"Context: {' > '.join(run.context)} (most similar first). Held-out set: {run.test_triplets} triplets; "
-            f"images: {run.images}.  \n"
+    return (f"### Ranking accuracy {before.overall:.3f} → {after.overall:.3f}\n"
+            f"Context: {' > '.join(summary['context'])} (most similar first). Held-out set: "
+            f"{summary['test_triplets']} triplets; images: {summary['images']}.  \n"
             f"Hardest pairs before: {ranks}; rank correlation of per-pair accuracy before/after "
             f"{hard.rank_correlation:.2f}.  \nSaved and registered as **{name}**.  \n"
-            f"*Weights:* {run.model.metric.provenance}")
+            f"*Weights:* {provenance}")
 
 
 def build(ctx: AppContext) -> None:
     """Add the Contexts view (inside the Perceptual similarity tab's views)."""
     storage.register_folder(ctx.registry, storage.default_folder())
+    ctx.jobs.when_done(adaptation.JOB.name, lambda job: storage.register_adapted(ctx.registry,
+                                                                                (job.result or {})["summary_path"]))
     with gr.Tab("Contexts", id="sim-contexts"):
         gr.Markdown(INTRO)
         with gr.Row():
@@ -100,8 +92,8 @@ def build(ctx: AppContext) -> None:
                 batch = gr.Slider(8, 256, value=TrainingConfig.batch_size, step=8, label="Triplets per step")
                 learning_rate = gr.Number(TrainingConfig.lr, label="Learning rate")
         train_button = gr.Button("Train", variant="primary", elem_id="ctx-train")
+        panel = job_panel(label="Loss and held-out accuracy")
         status = gr.Markdown(elem_id="ctx-status")
-        curve = gr.Plot(label="Loss and held-out accuracy")
         heatmap = gr.Plot(label="Ranking accuracy per pair of distortions")
         summary = gr.JSON(label="Summary")
         with gr.Accordion("Try an adapted metric", open=True):
@@ -126,51 +118,22 @@ def build(ctx: AppContext) -> None:
                 f"From {found.judgements} judgements (Bradley-Terry strength, most similar first): {detail}"]
 
     @user_errors
-    def train(*values: Any, progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
-        ranking, files, backbone_name, kind, epoch_count, step_count, batch_size, rate = (
-            list(values[:6]), *values[6:])
+    def train(*values: Any) -> str:
+        ranking, files, backbone_name, kind, epoch_count, step_count, batch_size, rate = (list(values[:6]),
+                                                                                         *values[6:])
         context = parse_context(ranking)
         config = TrainingConfig(epochs=int(epoch_count), steps_per_epoch=int(step_count), batch_size=int(batch_size),
                                 lr=float(rate), variant=kind)
-        split = _images(files)
-        progress(0, desc="building the metric")
-        model = trainer.build_context_model(backbone_name, None, "spatial", True, kind,
-                                            device=settings.current().device)
-        events: queue.Queue[Any] = queue.Queue()
-        outcome: dict[str, Any] = {}
+        params = {"ranking": list(context), "backbone": backbone_name, "variant": config.variant,
+                  "epochs": config.epochs, "steps_per_epoch": config.steps_per_epoch,
+                  "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed}
+        return ctx.jobs.submit(adaptation.JOB, params, inputs=files or []).id
 
-        def work() -> None:
-            try:
-                outcome["run"] = trainer.adapt(context, split, model, config, on_progress=events.put, show_bar=False)
-            except Exception as error:  # reported below, in the request's thread
-                outcome["error"] = error
-            finally:
-                events.put(None)
-
-        threading.Thread(target=work, daemon=True).start()
-        losses: list[float] = []
-        accuracy: list[float] = []
-        shown = time.monotonic()
-        steps_per_epoch = config.steps_per_epoch * (config.passes if kind == "lin" else 1)
-        while (event := events.get()) is not None:
-            if "test_accuracy" in event.metrics:
-                accuracy.append(event.metrics["test_accuracy"])
-            else:
-                losses.append(event.loss)
-            progress(event.fraction, desc=f"epoch {event.epoch + 1}/{event.epochs}")
-            if time.monotonic() - shown > 2.0:
-                shown = time.monotonic()
-                yield (f"Training… epoch {event.epoch + 1}/{event.epochs}, loss {event.loss:.4f}",
-                       plots.loss_curve(losses, accuracy, steps_per_epoch), gr.skip(), gr.skip(), gr.skip())
-        if "error" in outcome:
-            raise outcome["error"]
-        run: trainer.ContextRun = outcome["run"]
-        stem = f"{'-'.join(name[:4] for name in context)}_{time.strftime('%Y%m%d-%H%M%S')}"
-        path = storage.save_adapted(run.model, storage.default_folder() / f"{stem}.safetensors", run.summary())
-        name = storage.register_adapted(ctx.registry, path).name
-        yield (_result_markdown(run, name), plots.loss_curve(losses, accuracy, steps_per_epoch),
-               plots.pair_heatmaps(run.before, run.after), run.summary(),
-               gr.update(choices=adapted_names(ctx), value=name))
+    def show_result(job: Job) -> list[Any]:
+        result = job.result or {}
+        summary, name = result["summary"], result["name"]
+        return [_result_markdown(summary, name, result["provenance"]), plots.pair_heatmaps(*_accuracies(summary)),
+                summary, gr.update(choices=adapted_names(ctx), value=name)]
 
     @user_errors
     def try_metric(name: str | None, path_a: str | None, path_b: str | None) -> tuple[str, Any]:
@@ -191,7 +154,8 @@ def build(ctx: AppContext) -> None:
 
     draw.click(draw_context, seed, [*order, context_status], api_name="contexts_random")
     from_store.click(estimate, None, [*order, context_status], api_name="contexts_from_judgements")
-    train_button.click(train, [*order, images, arch, variant, epochs, steps, batch, learning_rate],
-                       [status, curve, heatmap, summary, metric_choice], api_name="contexts_train", **HEAVY)
+    train_button.click(train, [*order, images, arch, variant, epochs, steps, batch, learning_rate], panel.job_id,
+                       api_name="contexts_train")
+    panel.follow(ctx, adaptation.JOB.name, show_result, [status, heatmap, summary, metric_choice])
     try_button.click(try_metric, [metric_choice, file_a, file_b], [try_result, try_bars], api_name="contexts_try",
                      **HEAVY)

@@ -130,6 +130,35 @@ class Entry:
         return self.layer if self.part == "spatial" else f"{self.layer} {self.part}"
 
 
+class SeededDropout(nn.Dropout):
+    """``nn.Dropout`` that draws its masks from its own generator once :meth:`seed` is called.
+
+    Training jobs run in threads of a shared process: seeding the global generator would change
+    every other user's random draws, so seeded training gives its dropout a generator of its own.
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__(p)
+        self._seed: int | None = None
+        self._generators: dict[torch.device, torch.Generator] = {}
+
+    def seed(self, seed: int) -> None:
+        """Draw masks from a generator seeded with ``seed`` (one per device) from now on."""
+        self._seed = seed
+        self._generators = {}
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        """Zero each value with probability ``p`` and scale the rest by ``1 / (1 - p)`` in training mode."""
+        if self._seed is None or not self.training or self.p == 0:
+            return super().forward(values)
+        generator = self._generators.get(values.device)
+        if generator is None:
+            generator = torch.Generator(device=values.device).manual_seed(self._seed)
+            self._generators[values.device] = generator
+        keep = torch.rand(values.shape, generator=generator, device=values.device) >= self.p
+        return values * keep / (1.0 - self.p)
+
+
 class LinearHeads(nn.Module):
     """Non-negative per-channel weights, one vector per entry (LPIPS' ``lin`` layers).
 
@@ -142,7 +171,7 @@ class LinearHeads(nn.Module):
     def __init__(self, channels: Sequence[int], dropout: float = 0.5) -> None:
         super().__init__()
         self.weights = nn.ParameterList([nn.Parameter(torch.ones(count)) for count in channels])
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = SeededDropout(dropout)
         self.source = "initialised to 1"  # where the weights came from, shown with every result
 
     @property

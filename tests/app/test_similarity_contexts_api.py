@@ -14,8 +14,10 @@ from engine.annotations import default_store
 from engine.similarity.annotate import record
 from engine.similarity.contexts.distortions import DISTORTIONS
 from engine.similarity.contexts.judgements import context_triplet
+from tests.conftest import wait_for_job
 
 SIX = sorted(DISTORTIONS)
+
 
 
 def test_random_context_is_a_permutation(client) -> None:  # type: ignore[no-untyped-def]
@@ -27,11 +29,12 @@ def test_random_context_is_a_permutation(client) -> None:  # type: ignore[no-unt
 
 def test_train_registers_an_adapted_metric_that_can_be_tried(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     order = ["blur", "darken", "hue", "rotate", "translate", "zoom-in"]
-    status, _, _, summary, choice = client.predict(*order, None, "mobilenet_v2", "lin", 1, 1, 8, 0.01,
-                                                   api_name="/contexts_train")
+    job_id = client.predict(*order, None, "mobilenet_v2", "lin", 1, 1, 8, 0.01, api_name="/contexts_train")
+    job = wait_for_job(client, job_id)
+    summary, name = job["result"]["summary"], job["result"]["name"]
+    assert job["state"] == "done" and job["kind"] == "contexts-train" and job["total"] >= 1
     assert summary["ranking"] == order and 0 <= summary["after_accuracy"] <= 1
-    assert len(summary["per_pair"]) == 15 and "Saved and registered as" in status
-    name = choice if isinstance(choice, str) else choice["value"]
+    assert len(summary["per_pair"]) == 15
     assert name.startswith("context:blur-dark")
     paths = []
     for index, value in enumerate((60, 200)):

@@ -30,6 +30,15 @@ class RankingAccuracy:
     overall: float
     per_pair: np.ndarray  # float [6, 6]
 
+    @classmethod
+    def from_pairs(cls, overall: float, pairs: dict[str, float]) -> "RankingAccuracy":
+        """The inverse of :meth:`pair_dict` (e.g. read back from a saved summary)."""
+        per_pair = np.full((len(NAMES), len(NAMES)), np.nan)
+        for key, value in pairs.items():
+            a, b = (NAMES.index(name) for name in key.split(" vs "))
+            per_pair[a, b] = per_pair[b, a] = value
+        return cls(overall, per_pair)
+
     def pair_dict(self) -> dict[str, float]:
         """``{"blur vs darken": accuracy, ...}`` over the 15 unordered pairs, in :data:`NAMES` order."""
         return {f"{NAMES[a]} vs {NAMES[b]}": round(float(self.per_pair[a, b]), 4)

@@ -47,11 +47,17 @@ class RankingHead(nn.Module):
     with LeakyReLU(0.2) and a sigmoid, as in LPIPS' ranking loss.
     """
 
-    def __init__(self, hidden: int = 32) -> None:
+    def __init__(self, hidden: int = 32, seed: int = 0) -> None:
         super().__init__()
         self.layers = nn.Sequential(
             nn.Linear(5, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1)
         )
+        generator = torch.Generator().manual_seed(seed)  # PyTorch's default Linear init, without global seeding
+        for layer in self.layers:
+            if isinstance(layer, nn.Linear):
+                nn.init.kaiming_uniform_(layer.weight, a=5**0.5, generator=generator)
+                bound = 1 / layer.in_features**0.5
+                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
     def forward(self, d0: torch.Tensor, d1: torch.Tensor) -> torch.Tensor:
         """Logits ``[B]`` (apply a sigmoid for the probability that p1 is preferred)."""
@@ -102,7 +108,7 @@ class ContextModel(nn.Module):
     :class:`ChannelStatistics` (the fast path; see the module docstring).
     """
 
-    def __init__(self, metric: DeepPerceptualSimilarity, variant: Variant = "lin") -> None:
+    def __init__(self, metric: DeepPerceptualSimilarity, variant: Variant = "lin", seed: int = 0) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise InputError(f"Unknown variant {variant!r}; choose from {', '.join(VARIANTS)}.")
@@ -110,7 +116,8 @@ class ContextModel(nn.Module):
             metric.heads = LinearHeads([entry.channels for entry in metric.entries])
         self.metric = metric
         self.variant = variant
-        self.head = RankingHead()
+        self.head = RankingHead(seed=seed)
+        self.heads.dropout.seed(seed)
         metric.extractor.requires_grad_(variant == "tune")
 
     @property

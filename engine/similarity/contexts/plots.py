@@ -1,8 +1,7 @@
-"""Figures of a context adaptation: the live loss curve and before/after accuracy per pair."""
+"""Figures of a context adaptation: before/after accuracy per pair (the live curve is the job's)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,30 +13,6 @@ from engine.similarity.contexts.triplets import NAMES
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-
-
-def loss_curve(losses: Sequence[float], test_accuracy: Sequence[float], steps_per_epoch: int) -> Figure:
-    """Training loss per step (and its running mean) with the held-out accuracy after each epoch."""
-    figure = new_figure(7, 3.2)
-    axes = figure.add_subplot()
-    steps = np.arange(1, len(losses) + 1)
-    if len(losses):
-        axes.plot(steps, losses, color="tab:blue", alpha=0.25, linewidth=0.8, label="loss per step")
-        window = max(1, min(50, len(losses) // 10))
-        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
-        axes.plot(steps[window - 1:], smooth, color="tab:blue", label=f"loss, mean of {window}")
-        axes.set_yscale("log")
-    axes.set_xlabel("optimiser step")
-    axes.set_ylabel("loss")
-    if test_accuracy:
-        other = axes.twinx()
-        epochs_end = steps_per_epoch * np.arange(1, len(test_accuracy) + 1)
-        other.plot(epochs_end, test_accuracy, "o-", color="tab:green", label="held-out accuracy")
-        other.set_ylim(0, 1)
-        other.set_ylabel("held-out ranking accuracy", color="tab:green")
-    axes.legend(loc="upper right", fontsize=8)
-    axes.set_title("Adapting the metric", fontsize=10)
-    return figure
 
 
 def _matrix(axes: object, values: np.ndarray, title: str, cmap: str, limits: tuple[float, float]) -> object:

@@ -1,4 +1,4 @@
-"""trainers.loop: the shared training loop converges, hooks run, checkpoints resume, DDP averages."""
+"""engine.training: the shared training loop converges, hooks run, checkpoints resume, DDP averages."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from scipy.optimize import nnls
 from torch import nn
 
-from trainers import loop
+from engine import training as loop
 
 ROOT = Path(__file__).resolve().parents[2]
 TRUE_WEIGHTS = torch.tensor([[2.0, -3.0, 0.5]])
@@ -115,8 +115,8 @@ def test_non_finite_loss_stops_with_a_clear_error() -> None:
 DDP_SCRIPT = textwrap.dedent("""
     import sys, torch
     from torch import nn
-    from trainers import distributed, loop
-    from tests.trainers.test_loop import regression_data
+    from engine import distributed, training as loop
+    from tests.engine.test_training import regression_data
     rank = distributed.setup("cpu")
     torch.manual_seed(0)
     model = distributed.wrap(nn.Linear(3, 1, bias=False), rank)
