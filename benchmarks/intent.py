@@ -29,11 +29,12 @@ import numpy as np
 
 from engine.errors import command_line
 from engine.intent import classifiers, embeddings
+from engine.intent.catalog import CORPORA_DIR
 from engine.intent.data import LabelledTexts, corpus_path, read_labelled
 from engine.intent.model import IntentConfig, evaluate, fit
 from engine.intent.selection import cross_validate, rank
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "intent"
+DATA_DIR = CORPORA_DIR
 CORPORA = {"Chatbot": "chatbot", "AskUbuntu": "askubuntu", "WebApplications": "webapplications"}
 # Spec §3 (paper v2/v3 table, micro-F1): Chatbot, AskUbuntu, WebApp.
 PAPER = {

@@ -5,7 +5,7 @@ samples keep/perturb patterns, perturbs, runs the model in batches, attributes p
 to a per-segment or per-pixel map and scores it with LIF/MIF/SRG. The parts are small configurable
 classes collected in catalogs (``segmenters``, ``samplers``, ``perturbers``, ``attributers``);
 ``pipeline.PRESETS`` names ready-made configurations; ``evaluation`` holds the metrics and
-``classifier`` adapts registry models. The formulas are in ``/work/shared/specs/xai.md``.
+``classifier`` adapts registry models.
 
 This package file imports nothing, so that the command-line entry points (``python -m engine.explain``,
 ``python -m engine.explain.study``) can configure OpenMP before torch loads.

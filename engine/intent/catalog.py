@@ -31,6 +31,7 @@ from engine.registry import InputSpec, LoadedModel, ModelSpec, Registry
 TASK = "intent"
 PREFIX = "intent:"
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets" / "intent"
+CORPORA_DIR = ASSETS_DIR / "corpora"  # the three NLU Evaluation Corpora (CC BY-SA 3.0, licence beside them)
 TEXT_INPUT = InputSpec(size=None, mean=(), std=(), value_range="UTF-8 text", kind="text")
 
 log = logging.getLogger(__name__)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from engine.intent.catalog import CORPORA_DIR as CORPORA
 from engine.intent.data import LabelledTexts, corpus_path, read_labelled
 from engine.intent.model import IntentModel, fit
-from tests.conftest import SHARED
-
-CORPORA = SHARED / "data" / "intent"
 
 
 @pytest.fixture(scope="session")
