@@ -16,6 +16,8 @@ import importlib  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
 
+import engine  # noqa: E402,F401  (process-wide runtime settings, before torch starts threads)
+
 if TYPE_CHECKING:
     import gradio as gr
 
@@ -49,7 +51,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     network.add_argument("--online", dest="offline", action="store_false",
                          help="let missing pretrained weights download once from their official address")
     parser.add_argument("--open", action="store_true", help="open the app in a browser window on start")
-    return parser.parse_args(argv)
+    parser.add_argument("--auth", action="append", metavar="USER:PASSWORD", type=_credentials,
+                        help="require a login (repeat for several users); the annotator is then the logged-in "
+                             "user. Also read from WORKBENCH_AUTH (comma-separated USER:PASSWORD pairs)")
+    parser.add_argument("--mcp", action="store_true", help="also serve the public endpoints as MCP tools "
+                                                           "(gradio's MCP server at /gradio_api/mcp/)")
+    args = parser.parse_args(argv)
+    if args.auth is None and os.environ.get("WORKBENCH_AUTH"):
+        args.auth = [_credentials(pair) for pair in os.environ["WORKBENCH_AUTH"].split(",") if pair.strip()]
+    return args
+
+
+def _credentials(text: str) -> tuple[str, str]:
+    user, separator, password = text.strip().partition(":")
+    if not separator or not user or not password:
+        raise argparse.ArgumentTypeError(f"expected USER:PASSWORD, got {text!r}")
+    return user, password
 
 
 def build_app() -> "gr.Blocks":
@@ -59,9 +76,10 @@ def build_app() -> "gr.Blocks":
     from engine.annotations import default_store
     from engine.jobs import default_runner
     from engine.registry import default_registry
-    from ui.common import AppContext
+    from ui.common import AppContext, signed_in_annotator
+    from ui.sessions import forget_session
 
-    with gr.Blocks(title="Workbench") as demo:
+    with gr.Blocks(title="Workbench", delete_cache=(3600, 6 * 3600)) as demo:
         with gr.Row():
             gr.Markdown("# Workbench\nResearch methods for images and text as tools you can inspect.")
             annotator = gr.Textbox(label="Annotator", placeholder="your name (saved with every decision)",
@@ -72,9 +90,18 @@ def build_app() -> "gr.Blocks":
             for name in TAB_MODULES:
                 importlib.import_module(name).build(context)
         saved_name = gr.BrowserState("", storage_key="workbench-annotator")
-        demo.load(lambda name: name, saved_name, annotator, api_visibility="private")
+        # In the browser, at once: a name typed before the saved one arrives is kept, never overwritten.
+        demo.load(None, saved_name, annotator, js=RESTORE_ANNOTATOR_JS)
         annotator.change(lambda name: name, annotator, saved_name, api_visibility="private")
+        demo.load(signed_in_annotator, None, annotator, api_visibility="private")
+        demo.unload(forget_session)
     return demo
+
+
+RESTORE_ANNOTATOR_JS = """(saved) => {
+  const box = document.querySelector('#annotator textarea, #annotator input');
+  return box && box.value.trim() ? box.value : saved;
+}"""
 
 
 def head_scripts() -> str:
@@ -87,7 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from engine import settings
 
-    settings.apply(data_dir=args.data_dir, device=args.device, allow_downloads=not args.offline)
+    current = settings.apply(data_dir=args.data_dir, device=args.device, allow_downloads=not args.offline)
+    from ui.sessions import remove_stale_session_folders
+
+    remove_stale_session_folders()
     demo = build_app()
     demo.queue(default_concurrency_limit=4).launch(
         server_name=args.host,
@@ -96,7 +126,16 @@ def main(argv: list[str] | None = None) -> None:
         max_file_size="500mb",
         head=head_scripts(),
         footer_links=["api", "settings"],
+        auth=args.auth,
+        mcp_server=args.mcp,
+        allowed_paths=served_paths(current.data_dir),
     )
+
+
+def served_paths(data_dir: Path) -> list[str]:
+    """The folders of the data dir whose files the app may send to a browser: what it wrote for a
+    session (exports, unpacked uploads) and job outputs; never the annotation database itself."""
+    return [str(data_dir / "sessions"), str(data_dir / "jobs")]
 
 
 if __name__ == "__main__":

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    import torch
+    os.environ.setdefault("WORKBENCH_THREADS", "1")  # two workers on two cores: do not oversubscribe
 
-    torch.set_num_threads(1)  # two workers on two cores: do not oversubscribe
+import engine  # noqa: E402,F401  (the runtime settings, before torch is imported)
 
 
 @pytest.fixture(scope="session")

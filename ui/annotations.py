@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import tempfile
 import time
-from pathlib import Path
 
 import gradio as gr
 
+from engine.paths import validate_name
 from ui.common import AppContext, require_annotator, user_errors
+from ui.sessions import session_folder
 
 COUNT_HEADERS = ["task", "items", "decisions", "annotators", "undone"]
 RECENT_HEADERS = ["time", "task", "annotator", "label", "source", "item", "undone"]
@@ -61,8 +61,14 @@ def build(ctx: AppContext) -> None:
         return count_rows(), recent_rows(chosen), gr.update(choices=task_choices())
 
     @user_errors
-    def undo(chosen: str, annotator: str) -> tuple[str, list[list[object]], list[list[object]]]:
-        who = require_annotator(annotator)
+    def undo(chosen: str, annotator: str, request: gr.Request) -> tuple[str, list[list[object]], list[list[object]]]:
+        """Undo your own latest decision in a task (only the caller's decisions are ever touched).
+
+        Args:
+            chosen: the task name.
+            annotator: your name (ignored when the app requires a login).
+        """
+        who = require_annotator(annotator, request)
         if chosen in (None, ALL_TASKS):
             raise gr.Error("Choose the task whose last decision you want to undo.")
         undone = store.undo(chosen, who)
@@ -71,11 +77,17 @@ def build(ctx: AppContext) -> None:
         return message, count_rows(), recent_rows(chosen)
 
     @user_errors
-    def export(chosen_format: str, chosen: str) -> tuple[str, str]:
-        folder = Path(tempfile.mkdtemp(prefix="workbench-export-"))
-        name = "annotations" if chosen in (None, ALL_TASKS) else f"annotations-{chosen}"
-        path = folder / f"{name}.{chosen_format}"
-        rows = store.export(path, chosen_format, None if chosen in (None, ALL_TASKS) else chosen)  # type: ignore[arg-type]
+    def export(task: str | None, format: str, request: gr.Request) -> tuple[str, str]:  # noqa: A002 (API name)
+        """Export the decisions of one task (or "all tasks") as a CSV or JSONL file to download.
+
+        Args:
+            task: the task name, as listed in the Annotations tab, or "all tasks".
+            format: "csv" or "jsonl".
+        """
+        everything = task in (None, "", ALL_TASKS)
+        name = "annotations" if everything else f"annotations-{validate_name(task, 'task name')}"
+        path = session_folder(request, "export") / f"{name}.{format}"
+        rows = store.export(path, format, None if everything else task)  # type: ignore[arg-type]
         return str(path), f"Exported {rows} decisions."
 
     @user_errors
@@ -89,5 +101,5 @@ def build(ctx: AppContext) -> None:
     refresh_button.click(refresh, task, [counts, recent, task], api_name="annotations_refresh")
     task.change(recent_rows, task, recent, api_name="annotations_recent")
     undo_button.click(undo, [task, ctx.annotator], [status, counts, recent], api_name="annotations_undo")
-    export_button.click(export, [fmt, task], [export_file, status], api_name="annotations_export")
+    export_button.click(export, [task, fmt], [export_file, status], api_name="annotations_export")
     import_button.click(import_, [import_file, task], [status, counts, recent], api_name="annotations_import")

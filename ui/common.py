@@ -55,11 +55,21 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def require_annotator(annotator: str | None) -> str:
-    """The trimmed annotator name, or a user error asking for one."""
+def require_annotator(annotator: str | None, request: gr.Request | None = None) -> str:
+    """Who is annotating: the logged-in user when the app runs with ``--auth`` (whatever the box says),
+    else the trimmed name typed at the top of the page; a user error asking for one when it is empty."""
+    username = getattr(request, "username", None)
+    if username:
+        return str(username)
     if not annotator or not annotator.strip():
         raise gr.Error("Enter your annotator name at the top of the page first.")
     return annotator.strip()
+
+
+def signed_in_annotator(request: gr.Request) -> Any:
+    """On page load with ``--auth``: the annotator box shows the logged-in user and cannot be edited."""
+    username = getattr(request, "username", None)
+    return gr.Textbox(value=username, interactive=False) if username else gr.skip()
 
 
 # Keyword arguments for events that run models: they share one queue so a small machine is not

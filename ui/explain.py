@@ -9,6 +9,7 @@ import tempfile
 import threading
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from engine.registry import Registry
 from engine.samples import write_natural_images
 from ui.common import HEAVY, AppContext, require_annotator, user_errors
 from ui.explain_controls import ConfigControls, build_controls
+from ui.sessions import session_id
 
 TASK = "explain-rating"
 EXAMPLES = ["chelsea", "astronaut", "coffee", "rocket", "motorcycle", "china", "flower", "grace_hopper"]
@@ -46,15 +48,25 @@ def _example_path(name: str) -> str:
     return str(path)
 
 
-class RecentResults:
-    """The last few explanations (with their images), by run id, for re-drawing them; oldest dropped first."""
+@dataclass(frozen=True)
+class Run:
+    """One explanation kept on the server: the result, its image, the facts a rating stores, whose it is."""
 
-    def __init__(self, limit: int = 8) -> None:
+    result: Explanation
+    pixels: Any
+    facts: dict[str, Any]
+    session: str
+
+
+class RecentResults:
+    """The last few explanations by run id (an opaque random id, all the page holds), oldest dropped first."""
+
+    def __init__(self, limit: int = 16) -> None:
         self.limit = limit
-        self._items: OrderedDict[str, tuple[Explanation, Any]] = OrderedDict()
+        self._items: OrderedDict[str, Run] = OrderedDict()
         self._lock = threading.Lock()
 
-    def add(self, item: tuple[Explanation, Any]) -> str:
+    def add(self, item: Run) -> str:
         key = uuid.uuid4().hex
         with self._lock:
             self._items[key] = item
@@ -62,7 +74,7 @@ class RecentResults:
                 self._items.popitem(last=False)
         return key
 
-    def get(self, key: str) -> tuple[Explanation, Any] | None:
+    def get(self, key: str) -> Run | None:
         with self._lock:
             return self._items.get(key)
 
@@ -124,9 +136,9 @@ def build(ctx: AppContext) -> None:
                                        elem_id=f"explain-map-{letter.lower()}")
                     plot = gr.Plot(label=f"LIF / MIF {letter}")
                     summary = gr.Markdown(elem_id=f"explain-summary-{letter.lower()}")
-                    # The run's facts travel in a hidden JSON value, not gr.State (which keeps a heartbeat
-                    # connection open per page); its arrays stay in RECENT for re-drawing.
-                    record = gr.JSON(None, visible=False)
+                    # The page holds only the run's opaque id; the result and the facts a rating stores stay
+                    # on the server (RECENT), so a rating cannot be attached to forged facts.
+                    record = gr.Textbox(visible=False)
                     sides.append((controls, run, picture, plot, summary, record))
         with gr.Accordion("Rate an explanation (saved to the annotation store)", open=False):
             with gr.Row():
@@ -152,8 +164,8 @@ def build(ctx: AppContext) -> None:
 
     @user_errors
     def run_side(path: str | None, model_name: str, target_index: int | None, seed_value: float | None,
-                 config_text: str, rank: bool, edges: bool, alpha: float,
-                 progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, str, dict]:
+                 config_text: str, rank: bool, edges: bool, alpha: float, request: gr.Request,
+                 progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, str, str]:
         try:
             config = ExplainConfig.from_dict(json.loads(config_text))
         except json.JSONDecodeError as error:
@@ -165,26 +177,38 @@ def build(ctx: AppContext) -> None:
                          progress=lambda fraction, message: progress(fraction, desc=message))
         facts = {**result.summary(), "model": model_name, "image_hash": content_hash(image.pixels),
                  "source": Path(path).name}
-        record = {"run": RECENT.add((result, image.pixels)), "facts": _json_safe(facts)}
-        return render(record, rank, edges, alpha) + (_summary(result), record)
+        run_id = RECENT.add(Run(result, image.pixels, _json_safe(facts), session_id(request)))
+        return render(run_id, rank, edges, alpha) + (_summary(result), run_id)
 
-    def render(record: dict | None, rank: bool, edges: bool, alpha: float) -> tuple[Any, Any]:
-        kept = RECENT.get(record["run"]) if record else None
+    def render(run_id: str | None, rank: bool, edges: bool, alpha: float) -> tuple[Any, Any]:
+        kept = RECENT.get(run_id) if run_id else None
         if kept is None:
             return gr.update(), gr.update()
-        result, pixels = kept
-        return figures.overlay(result, pixels, by_rank=rank, boundaries=edges, opacity=alpha), figures.curves(result)
+        return (figures.overlay(kept.result, kept.pixels, by_rank=rank, boundaries=edges, opacity=alpha),
+                figures.curves(kept.result))
 
     @user_errors
-    def save_rating(annotator: str, letter: str, verdict: str | None, text: str, record_a: dict | None,
-                    record_b: dict | None) -> str:
-        who = require_annotator(annotator)
-        record = record_a if letter == "A" else record_b
-        if not record:
-            raise InputError(f"Run configuration {letter} first, then rate its map.")
-        if not verdict:
+    def save_rating(annotator: str, letter: str, verdict: str | None, text: str, run_a: str | None,
+                    run_b: str | None, request: gr.Request) -> str:
+        """Save whether explanation A or B is a plausible reason for its class (annotation task explain-rating).
+
+        Args:
+            annotator: your name (ignored when the app requires a login).
+            letter: "A" or "B".
+            verdict: "plausible" or "not plausible".
+            text: an optional note.
+            run_a: the id of explanation A (returned by /explain_run).
+            run_b: the id of explanation B.
+        """
+        who = require_annotator(annotator, request)
+        run_id = run_a if letter == "A" else run_b
+        run = RECENT.get(run_id) if run_id else None
+        if run is None or run.session != session_id(request):
+            raise InputError(f"Run configuration {letter} first (or again: only recent runs of this page can be "
+                             "rated), then rate its map.")
+        if verdict not in ("plausible", "not plausible"):
             raise InputError("Choose plausible or not plausible.")
-        facts = record["facts"]
+        facts = run.facts
         item = content_hash(json.dumps({k: facts[k] for k in ("image_hash", "model", "target", "seed", "config")},
                                        sort_keys=True))
         store.add(TASK, item, {"rating": verdict, "note": text.strip()}, who, source=facts["source"], payload=facts)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import random
 import shutil
-import tempfile
 import time
+import uuid
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -21,6 +21,7 @@ from engine.similarity.metric import MetricConfig, build_metric
 from engine.similarity.plots import twoafc_plot
 from engine.similarity.twoafc import evaluate
 from ui.common import HEAVY, AppContext, require_annotator, user_errors
+from ui.sessions import SessionValues, session_folder
 
 HEAD = """<script>
 document.addEventListener("keydown", (event) => {
@@ -49,13 +50,29 @@ INSTRUCTIONS = (
 )
 
 
-def _new_state() -> dict[str, Any]:
-    return {"queue": [], "current": None, "seed": random.randrange(1 << 30), "judged": 0}
+@dataclass
+class Presented:
+    """The triplet on screen: its key, where it came from, the candidate order shown, when, and its token."""
+
+    key: str
+    source: str
+    shown: list[str]
+    started: float
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
-def _session(value: dict[str, Any] | None) -> dict[str, Any]:
-    """The annotation session held in the page (a fresh one when an API caller passes nothing)."""
-    return value if isinstance(value, dict) and {"queue", "current", "seed", "judged"} <= set(value) else _new_state()
+@dataclass
+class AnnotationSession:
+    """One page's 2AFC session, kept on the server (the page only holds the token of what it shows)."""
+
+    queue: list[tuple[str, str]] = field(default_factory=list)  # (triplet key, source), next first
+    current: Presented | None = None
+    seed: int = field(default_factory=lambda: random.randrange(1 << 30))
+    judged: int = 0
+    generator: str = TRADITIONAL
+
+
+SESSIONS: SessionValues[AnnotationSession] = SessionValues(AnnotationSession)
 
 
 def _score_rows(evaluation: Any) -> list[list[object]]:
@@ -67,8 +84,9 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
     store = ctx.store
     with gr.Tab("2AFC annotation", id="sim-annotate"):
         gr.Markdown(INSTRUCTIONS)
-        # A hidden JSON value rather than gr.State: State makes gradio hold a heartbeat connection open per page.
-        state = gr.JSON(_new_state, visible=False)
+        # The session lives on the server (SESSIONS); the page holds only the token of the triplet it shows,
+        # so a key press can never record a decision on a triplet that is not on screen.
+        on_screen = gr.Textbox(visible=False, elem_id="sim-on-screen")
         with gr.Row():
             reference = gr.Image(label="Reference", type="filepath", interactive=False, height=260)
             left = gr.Image(label="Left candidate (1 / ←)", type="filepath", interactive=False, height=260)
@@ -108,90 +126,105 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
         scores = gr.Dataframe(headers=SCORE_HEADERS, interactive=False, label="Scores per set")
         score_plot = gr.Plot(label="2AFC score / JND mAP per set")
 
-    def present(session: dict[str, Any], message: str = "") -> tuple[Any, ...]:
-        if session["current"] is None:
-            if session["queue"]:
-                key, source = session["queue"].pop(0)
+    def present(session: AnnotationSession, message: str = "") -> tuple[Any, ...]:
+        if session.current is None:
+            if session.queue:
+                key, source = session.queue.pop(0)
                 triplet = annotate.triplet_of(key, source)
             else:
-                generate = GENERATORS[session.get("generator", TRADITIONAL)]
-                triplet = generate(session["seed"])
-                session["seed"] += 1
-            shown = random.sample(annotate.CANDIDATES, 2)
-            session["current"] = {"key": triplet.key, "source": triplet.source, "shown": shown,
-                                  "started": time.time()}
-        current = session["current"]
-        triplet = annotate.triplet_of(current["key"], current["source"])
-        line = (f"{message}  \nJudged this session: **{session['judged']}**; in the queue: "
-                f"**{len(session['queue'])}**. Source: {current['source']}")
-        return (str(triplet.image("ref")), str(triplet.image(current["shown"][0])),
-                str(triplet.image(current["shown"][1])), line, session)
+                triplet = GENERATORS[session.generator](session.seed)
+                session.seed += 1
+            session.current = Presented(triplet.key, triplet.source, random.sample(annotate.CANDIDATES, 2),
+                                        time.time())
+        current = session.current
+        triplet = annotate.triplet_of(current.key, current.source)
+        line = (f"{message}  \nJudged this session: **{session.judged}**; in the queue: "
+                f"**{len(session.queue)}**. Source: {current.source}")
+        return (str(triplet.image("ref")), str(triplet.image(current.shown[0])),
+                str(triplet.image(current.shown[1])), line, current.token)
 
     @user_errors
-    def start_session(session: dict[str, Any] | None) -> tuple[Any, ...]:
-        return present(_session(session))
+    def start_session(request: gr.Request) -> tuple[Any, ...]:
+        """Show the triplet to judge now (the next one from the queue or the generator)."""
+        return present(SESSIONS.get(request))
 
     @user_errors
-    def choose_generator(kind: str, session: dict[str, Any] | None) -> tuple[Any, ...]:
-        session = _session(session)
-        session["generator"] = kind
-        session["current"] = None
+    def choose_generator(kind: str, request: gr.Request) -> tuple[Any, ...]:
+        """Switch the generated triplets to ``kind`` ("traditional distortions" or "context distortions")."""
+        if kind not in GENERATORS:
+            raise InputError(f"Unknown generator {kind!r}; choose from {', '.join(GENERATORS)}.")
+        session = SESSIONS.get(request)
+        session.generator = kind
+        session.current = None
         return present(session, f"Generating {kind} triplets.")
 
     def judge_with(side: str) -> Callable[..., tuple[Any, ...]]:
         @user_errors
-        def judge(session: dict[str, Any] | None, annotator: str) -> tuple[Any, ...]:
-            who = require_annotator(annotator)
-            session = _session(session)
-            current = session["current"]
-            if current is None:
-                return present(session)
-            triplet = annotate.triplet_of(current["key"], current["source"])
-            choice = annotate.record(store, triplet, current["shown"], side, who, time.time() - current["started"])
-            session["current"] = None
-            session["judged"] += choice != "skip"
-            return present(session, "Skipped." if choice == "skip" else f"Saved: {choice} is closer.")
+        def judge(on_screen: str | None, annotator: str, request: gr.Request) -> tuple[Any, ...]:
+            """Record which candidate is closer to the reference for the triplet on screen.
+
+            Args:
+                on_screen: the token of the triplet the page shows (returned by /similarity_next).
+                annotator: the annotator's name (ignored when the app requires a login).
+            """
+            who = require_annotator(annotator, request)
+            session = SESSIONS.get(request)
+            current = session.current
+            if current is None or not on_screen or on_screen != current.token:
+                raise InputError("That triplet is no longer on screen, so nothing was saved. "
+                                 "Press Start / next triplet and judge the one you see.")
+            triplet = annotate.triplet_of(current.key, current.source)
+            choice = annotate.record(store, triplet, current.shown, side, who, time.time() - current.started)
+            session.current = None
+            session.judged += choice != "skip"
+            message = "Skipped." if choice == "skip" else (
+                f"Saved: you chose the **{side}** image as closer to the reference (stored as candidate {choice}).")
+            return present(session, message)
 
         return judge
 
     @user_errors
-    def undo(session: dict[str, Any] | None, annotator: str) -> tuple[Any, ...]:
-        who = require_annotator(annotator)
-        session = _session(session)
+    def undo(annotator: str, request: gr.Request) -> tuple[Any, ...]:
+        """Take back your latest 2AFC decision and show that triplet again."""
+        who = require_annotator(annotator, request)
+        session = SESSIONS.get(request)
         undone = store.undo(annotate.TASK, who)
         if undone is None:
             return present(session, f"{who} has no 2AFC decision left to undo.")
-        if session["current"] is not None:
-            session["queue"].insert(0, (session["current"]["key"], session["current"]["source"]))
-        session["current"] = None
-        session["queue"].insert(0, (undone.content_hash, undone.source))
-        session["judged"] = max(0, session["judged"] - (undone.label.get("choice") != "skip"))
-        return present(session, f"Undid your decision ({undone.label.get('choice')}); judge it again.")
+        if session.current is not None:
+            session.queue.insert(0, (session.current.key, session.current.source))
+        session.current = None
+        session.queue.insert(0, (undone.content_hash, undone.source))
+        session.judged = max(0, session.judged - (undone.label.get("choice") != "skip"))
+        side = undone.label.get("side", undone.label.get("choice"))
+        return present(session, f"Undid your decision ({side}); judge it again.")
 
     @user_errors
-    def add_triplet(ref: str | None, p0: str | None, p1: str | None, session: dict[str, Any] | None) -> tuple[Any, ...]:
+    def add_triplet(ref: str | None, p0: str | None, p1: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """Queue your own triplet (a reference and two candidates of the same size) to judge next."""
         if not (ref and p0 and p1):
             raise InputError("Upload a reference and both candidates.")
-        session = _session(session)
+        session = SESSIONS.get(request)
         triplet, notes = annotate.triplet_from_files(ref, p0, p1)
-        session["queue"].insert(0, (triplet.key, triplet.source))
-        session["current"] = None
+        session.queue.insert(0, (triplet.key, triplet.source))
+        session.current = None
         return present(session, "Added your triplet. " + " ".join(notes))
 
     @user_errors
-    def add_collection(path: str | None, session: dict[str, Any] | None) -> tuple[Any, ...]:
+    def add_collection(path: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """Queue the triplets of a zip with folders ref/, p0/ and p1/ (matching file names)."""
         if not path:
             raise InputError("Upload a zip with ref/, p0/ and p1/ folders.")
-        session = _session(session)
+        session = SESSIONS.get(request)
         triplets, notes = annotate.triplets_from_collection(path)
-        session["queue"][:0] = [(t.key, t.source) for t in triplets]
-        session["current"] = None
+        session.queue[:0] = [(t.key, t.source) for t in triplets]
+        session.current = None
         more = f" ({len(notes)} files skipped: {'; '.join(notes[:3])})" if notes else ""
         return present(session, f"Added {len(triplets)} triplets{more}.")
 
     @user_errors
-    def export(*settings: Any, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
-        folder = Path(tempfile.mkdtemp(prefix="workbench-2afc-")) / "bapps"
+    def export(request: gr.Request, *settings: Any, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
+        folder = session_folder(request, "2afc") / "bapps"
         summary = annotate.export_bapps(store, folder)
         archive = shutil.make_archive(str(folder), "zip", folder)
         metric = build_metric(metric_config(*settings))
@@ -203,24 +236,25 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
         return message, archive
 
     @user_errors
-    def evaluate_upload(path: str | None, *settings: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+    def evaluate_upload(request: gr.Request, path: str | None, *settings: Any,
+                        progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
         if not path:
             raise InputError("Upload a BAPPS-layout zip first.")
-        folder = unpack(path, tempfile.mkdtemp(prefix="workbench-bapps-"))
+        folder = unpack(path, session_folder(request, "bapps"))
         metric = build_metric(metric_config(*settings))
         result = evaluate(find_sets(folder), metric, progress=lambda f, m: progress(f, desc=m))
         warning = "  \n**RANDOM backbone: scores mean nothing.**" if "RANDOM" in result.provenance else ""
         return (f"*Weights:* {result.provenance}; images at {result.size}x{result.size} ({result.resize_method})"
                 f"{warning}", _score_rows(result), twoafc_plot([result]))
 
-    shown = [reference, left, right, status, state]
-    start.click(start_session, state, shown, api_name="similarity_next")
-    generator.change(choose_generator, [generator, state], shown, api_name="similarity_generator")
+    shown = [reference, left, right, status, on_screen]
+    start.click(start_session, None, shown, api_name="similarity_next")
+    generator.change(choose_generator, generator, shown, api_name="similarity_generator")
     for button, side in ((left_button, "left"), (right_button, "right"), (skip_button, "skip")):
-        button.click(judge_with(side), [state, ctx.annotator], shown, api_name=f"similarity_judge_{side}")
-    undo_button.click(undo, [state, ctx.annotator], shown, api_name="similarity_undo")
-    add_one.click(add_triplet, [upload_ref, upload_p0, upload_p1, state], shown, api_name="similarity_add_triplet")
-    add_many.click(add_collection, [collection, state], shown, api_name="similarity_add_triplets")
+        button.click(judge_with(side), [on_screen, ctx.annotator], shown, api_name=f"similarity_judge_{side}")
+    undo_button.click(undo, ctx.annotator, shown, api_name="similarity_undo")
+    add_one.click(add_triplet, [upload_ref, upload_p0, upload_p1], shown, api_name="similarity_add_triplet")
+    add_many.click(add_collection, collection, shown, api_name="similarity_add_triplets")
     export_button.click(export, metric_inputs, [export_status, export_file], api_name="similarity_export", **HEAVY)
     evaluate_button.click(evaluate_upload, [dataset, *metric_inputs], [evaluation_status, scores, score_plot],
                           api_name="similarity_evaluate", **HEAVY)

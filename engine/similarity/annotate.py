@@ -15,6 +15,7 @@ the fraction of (non-skipping) annotators who preferred p1, which
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -145,7 +146,9 @@ def record(store: AnnotationStore, triplet: Triplet, shown: Sequence[str], side:
 
 
 def triplet_of(key: str, source: str = "") -> Triplet:
-    """The stored triplet with content hash ``key``."""
+    """The stored triplet with content hash ``key`` (a sha256 in hex; anything else is refused)."""
+    if not re.fullmatch(r"[0-9a-f]{64}", key or ""):
+        raise InputError(f"{str(key)[:40]!r} is not a triplet key.")
     folder = triplets_dir() / key[:32]
     if not (folder / "p1.png").is_file():
         raise InputError(f"The images of triplet {key[:12]} are missing from {folder.parent}.")

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from engine.archives import extract
 from engine.errors import InputError
 from engine.samples import NATURAL_IMAGES, natural_image
 
@@ -94,27 +95,13 @@ def find_sets(root: str | Path) -> list[ImageSet]:
     return sets
 
 
-MAX_UNPACKED_BYTES = 2_000_000_000
-
-
 def unpack(source: str | Path, destination: str | Path) -> Path:
-    """A BAPPS folder from ``source``: the folder itself, or a ``.zip`` unpacked into ``destination``.
-
-    Member paths are sanitised by :mod:`zipfile` (no absolute paths, no ``..``) and the unpacked
-    size is capped against zip bombs.
-    """
-    import zipfile
-
+    """A BAPPS folder from ``source``: the folder itself, or a ``.zip`` unpacked into ``destination``
+    (members checked and bounded by :func:`engine.archives.extract`)."""
     source = Path(source)
     if source.is_dir():
         return source
-    if not zipfile.is_zipfile(source):
-        raise InputError(f"{source.name} is not a .zip file; upload a zip of a BAPPS-layout folder.")
-    with zipfile.ZipFile(source) as archive:
-        if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED_BYTES:
-            raise InputError(f"{source.name} would unpack to more than {MAX_UNPACKED_BYTES // 10**9} GB.")
-        archive.extractall(destination)
-    return Path(destination)
+    return extract(source, destination)
 
 
 def _save_png(pixels: np.ndarray, path: Path) -> None:

@@ -39,32 +39,44 @@ def test_classify_lists_the_top_classes_and_every_class_to_pick(client, cat: str
 
 
 def test_explain_shows_map_curves_seed_and_follows_the_seed(client, cat: str) -> None:  # type: ignore[no-untyped-def]
-    picture, plot, summary, record = run(client, cat, 3, TINY)
+    picture, plot, summary, run_id = run(client, cat, 3, TINY)
     assert Path(picture).is_file() and plot["type"] == "matplotlib"
     assert "Egyptian cat" in summary and "seed 3" in summary and "mobilenet_v2 IMAGENET1K_V1" in summary
     assert "9 segments" in summary and f"{1 + 12 + 2 * 4 - 2} model calls" in summary
-    facts = record["facts"]
-    assert facts["seed"] == 3 and facts["n_segments"] == 9 and facts["config"]["n_samples"] == 12
-    assert facts["srg"] == pytest.approx(facts["lif"] - facts["mif"]) and srg_of(summary) == round(facts["srg"], 3)
-    again = run(client, cat, 3, TINY)[3]["facts"]
-    other = run(client, cat, 4, TINY)[3]["facts"]
-    assert again["srg"] == facts["srg"]
-    assert other["srg"] != facts["srg"]
+    assert re.fullmatch(r"[0-9a-f]{32}", run_id)  # the page holds an opaque id, not the facts
+    again, other = run(client, cat, 3, TINY)[2], run(client, cat, 4, TINY)[2]
+    assert srg_of(again) == srg_of(summary) and srg_of(other) != srg_of(summary)
 
 
 def test_explaining_another_class_and_rating_the_result(client, cat: str) -> None:  # type: ignore[no-untyped-def]
-    _, _, summary, record = run(client, cat, 0, TINY, target=281)
+    _, _, summary, run_id = run(client, cat, 0, TINY, target=281)
     assert "tabby" in summary and "class 281" in summary
     with pytest.raises(AppError, match="annotator name"):
-        client.predict("", "A", "plausible", "", record, None, api_name="/explain_rate")
+        client.predict("", "A", "plausible", "", run_id, None, api_name="/explain_rate")
     with pytest.raises(AppError, match="Run configuration B first"):
-        client.predict("rater", "B", "plausible", "", record, None, api_name="/explain_rate")
-    message = client.predict("rater", "A", "not plausible", "background only", record, None, api_name="/explain_rate")
+        client.predict("rater", "B", "plausible", "", run_id, None, api_name="/explain_rate")
+    with pytest.raises(AppError, match="Run configuration A first"):  # a made-up id stores nothing
+        client.predict("rater", "A", "plausible", "", "0" * 32, None, api_name="/explain_rate")
+    message = client.predict("rater", "A", "not plausible", "background only", run_id, None,
+                             api_name="/explain_rate")
     assert "not plausible" in message
     saved = default_store().annotations("explain-rating", annotator="rater")
     assert saved[-1].label == {"rating": "not plausible", "note": "background only"}
     assert saved[-1].payload["target"] == 281 and saved[-1].payload["seed"] == 0
     assert saved[-1].payload["config"]["n_samples"] == 12
+    assert saved[-1].payload["srg"] == pytest.approx(srg_of(summary), abs=5e-4)
+
+
+def test_a_run_of_another_session_cannot_be_rated(app_url: str, client, cat: str) -> None:  # type: ignore[no-untyped-def]
+    from gradio_client import Client
+
+    run_id = run(client, cat, 0, TINY)[3]
+    other = Client(app_url, verbose=False)
+    try:
+        with pytest.raises(AppError, match="Run configuration A first"):
+            other.predict("intruder", "A", "plausible", "", run_id, None, api_name="/explain_rate")
+    finally:
+        other.close()
 
 
 def test_bad_configuration_and_bad_image_are_clear_errors(client, cat: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

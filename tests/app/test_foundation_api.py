@@ -57,7 +57,7 @@ def test_annotation_undo_export_import_through_the_app(client, tmp_path: Path) -
     with pytest.raises(AppError, match="annotator"):
         client.predict("api-test", "", api_name="/annotations_undo")
 
-    path, status = client.predict("jsonl", "api-test", api_name="/annotations_export")
+    path, status = client.predict(task="api-test", format="jsonl", api_name="/annotations_export")
     lines = Path(path).read_text().splitlines()
     assert [json.loads(line)["label"] for line in lines] == ["left", "right"]
     assert "2 decisions" in status
@@ -69,3 +69,20 @@ def test_annotation_undo_export_import_through_the_app(client, tmp_path: Path) -
     bad.write_text("{not json\n")
     with pytest.raises(AppError, match="line 1"):
         client.predict(handle_file(str(bad)), "api-test", api_name="/annotations_import")
+
+
+@pytest.mark.parametrize("task", ["../../x", "../../../../../../tmp/x", "/etc/passwd", "a/b", "..", ".hidden"])
+def test_export_refuses_task_names_that_leave_the_folder(client, session_data_dir: Path,  # type: ignore[no-untyped-def]
+                                                         task: str) -> None:
+    before = set(Path("/tmp").glob("*.csv"))
+    with pytest.raises(AppError, match="not allowed"):
+        client.predict(task=task, format="csv", api_name="/annotations_export")
+    assert set(Path("/tmp").glob("*.csv")) == before and not (session_data_dir.parent / "x.csv").exists()
+
+
+def test_export_writes_inside_the_data_folder(client, session_data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    default_store().add("export-check", "h9", "yes", "tester")
+    path, status = client.predict(task="export-check", format="csv", api_name="/annotations_export")
+    assert "1 decisions" in status and Path(path).name == "annotations-export-check.csv"
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict(task="export-check", format="exe", api_name="/annotations_export")

@@ -89,16 +89,20 @@ def test_inspector_and_flaw_suite(client) -> None:  # type: ignore[no-untyped-de
 def test_annotate_undo_export_and_evaluate(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(AppError, match="annotator"):
         client.predict(None, "", api_name="/similarity_judge_left")
-    reference, left, right, status, session = client.predict(None, api_name="/similarity_next")
+    with pytest.raises(AppError, match="no longer on screen"):  # nothing shown yet: nothing may be stored
+        client.predict("", "api-annotator", api_name="/similarity_judge_left")
+    reference, left, right, status, token = client.predict(api_name="/similarity_next")
     assert Path(reference).name == "ref.png" and {Path(left).name, Path(right).name} == {"p0.png", "p1.png"}
     shown = [Path(left).name[:2], Path(right).name[:2]]
-    assert session["current"]["shown"] == shown
-    *_, status, session = client.predict(session, "api-annotator", api_name="/similarity_judge_left")
-    assert f"Saved: {shown[0]} is closer" in status and "Judged this session: **1**" in status
-    *_, session = client.predict(session, "api-annotator", api_name="/similarity_judge_right")
-    *_, session = client.predict(session, "api-annotator", api_name="/similarity_judge_skip")
-    *_, status, session = client.predict(session, "api-annotator", api_name="/similarity_undo")
-    assert "Undid your decision (skip)" in status and len(session["queue"]) == 1
+    *_, status, next_token = client.predict(token, "api-annotator", api_name="/similarity_judge_left")
+    assert f"you chose the **left** image as closer to the reference (stored as candidate {shown[0]})" in status
+    assert "Judged this session: **1**" in status and next_token != token
+    with pytest.raises(AppError, match="no longer on screen"):  # a stale or forged token stores nothing
+        client.predict(token, "api-annotator", api_name="/similarity_judge_left")
+    *_, token = client.predict(next_token, "api-annotator", api_name="/similarity_judge_right")
+    *_, token = client.predict(token, "api-annotator", api_name="/similarity_judge_skip")
+    *_, status, token = client.predict("api-annotator", api_name="/similarity_undo")
+    assert "Undid your decision (skip)" in status and "in the queue: **1**" in status
 
     rng = np.random.default_rng(1)
     files = []
@@ -106,7 +110,7 @@ def test_annotate_undo_export_and_evaluate(client, tmp_path: Path) -> None:  # t
         path = tmp_path / f"{name}.png"
         Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(path)
         files.append(handle_file(str(path)))
-    reference, *_, session = client.predict(*files, session, api_name="/similarity_add_triplet")
+    reference, *_ = client.predict(*files, api_name="/similarity_add_triplet")
     np.testing.assert_array_equal(np.asarray(Image.open(reference)), np.asarray(Image.open(tmp_path / "ref.png")))
 
     message, archive = client.predict(*_settings(), api_name="/similarity_export")

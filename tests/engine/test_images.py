@@ -79,3 +79,67 @@ def test_collection_refuses_empty_or_wrong_sources(tmp_path: Path) -> None:
     text.write_text("hello")
     with pytest.raises(InputError, match="neither a folder nor"):
         load_image_collection(text)
+
+
+def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def test_decompression_bomb_is_refused_from_the_header_before_decoding() -> None:
+    # a 20000 x 20000 PNG compresses to a few hundred KB; decoding it would take 1.2 GB
+    bomb = encoded(Image.new("L", (20000, 20000)), "PNG", optimize=False)
+    with pytest.raises(InputError, match="20000x20000 pixels .* more than the 100 megapixels"):
+        load_image(bomb, name="bomb.png")
+
+
+def test_large_jpeg_is_decoded_at_reduced_scale_by_the_codec() -> None:
+    big = encoded(Image.new("RGB", (6000, 4000), (10, 200, 30)), "JPEG", quality=50)
+    loaded = load_image(big, max_side=1000)
+    assert loaded.original_size == (6000, 4000) and loaded.pixels.shape == (667, 1000, 3)
+    assert np.allclose(loaded.pixels.mean(axis=(0, 1)), np.array([10, 200, 30]) / 255, atol=0.02)
+
+
+def test_cmyk_and_sixteen_bit_colour_get_a_note() -> None:
+    cmyk = load_image(encoded(Image.new("CMYK", (8, 8), (0, 255, 255, 0)), "JPEG"))
+    assert any("CMYK" in note for note in cmyk.notes) and cmyk.pixels[..., 0].mean() > 0.9
+    import cv2
+
+    deep = (np.arange(8 * 8 * 3).reshape(8, 8, 3) * 300).astype(np.uint16)
+    loaded = load_image(cv2.imencode(".png", deep)[1].tobytes())
+    assert any("16 bits per channel" in note for note in loaded.notes)
+
+
+def test_animated_and_palette_images_are_read_with_notes() -> None:
+    frames = [Image.new("RGB", (6, 6), colour).convert("P") for colour in ("red", "green", "blue")]
+    gif = io.BytesIO()
+    frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:])
+    loaded = load_image(gif.getvalue())
+    assert loaded.pixels.shape == (6, 6, 3) and any("first of its 3 frames" in n for n in loaded.notes)
+
+
+def test_truncated_image_is_refused_clearly() -> None:
+    data = encoded(Image.new("RGB", (64, 64), (1, 2, 3)), "PNG")
+    with pytest.raises(InputError, match="not a readable image") as caught:
+        load_image(data[: len(data) // 2], name="cut.png")
+    assert "BytesIO" not in str(caught.value)
+
+
+def test_collection_is_bounded_by_decoded_pixels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import images
+
+    for index in range(3):
+        Image.new("RGB", (100, 100)).save(tmp_path / f"{index}.png")
+    monkeypatch.setattr(images, "MAX_COLLECTION_PIXELS", 25_000)
+    with pytest.raises(InputError, match="30,000 pixels"):
+        load_image_collection(tmp_path)
+
+
+def test_corrupt_zip_is_a_clear_message(tmp_path: Path) -> None:
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("a.png", png_bytes(np.zeros((4, 4, 3), dtype=np.uint8)))
+    archive.write_bytes(archive.read_bytes()[:-30])  # cut the central directory
+    with pytest.raises(InputError, match="not a readable .zip file"):
+        load_image_collection(archive)

@@ -18,6 +18,7 @@ from typing import Any
 from safetensors.torch import save_file
 
 from engine.errors import InputError
+from engine.paths import inside
 from engine.registry import LoadedModel, ModelSpec, Registry
 from engine.similarity.contexts.model import ContextModel
 from engine.similarity.metric import MetricConfig, build_metric
@@ -35,9 +36,10 @@ def default_folder() -> Path:
 
 def load_named(name: str, folder: str | Path | None = None) -> tuple[MetricConfig, dict[str, Any]]:
     """The config and record of the adapted metric registered as ``name`` (``context:<stem>``)."""
-    stem = name.removeprefix(PREFIX)
-    path = Path(folder or default_folder()) / f"{stem}.json"
-    if not name.startswith(PREFIX) or not path.is_file():
+    if not name.startswith(PREFIX):
+        raise InputError(f"{name!r} is not an adapted metric (their names start with {PREFIX!r}).")
+    path = inside(folder or default_folder(), name.removeprefix(PREFIX), ".json", what="adapted metric name")
+    if not path.is_file():
         raise InputError(f"No adapted metric named {name!r} in {path.parent}.")
     return load_summary(path)
 

@@ -100,7 +100,7 @@ def test_broken_layouts_are_clear_errors(tmp_path: Path, fixture_dir: Path) -> N
     with pytest.raises(InputError, match="not a readable .npy"):
         find_sets(bad_judge)
     (tmp_path / "notzip.zip").write_bytes(b"plain text")
-    with pytest.raises(InputError, match="not a .zip"):
+    with pytest.raises(InputError, match="not a readable .zip"):
         unpack(tmp_path / "notzip.zip", tmp_path / "out")
 
 
