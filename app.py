@@ -59,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.auth is None and os.environ.get("WORKBENCH_AUTH"):
         args.auth = [_credentials(pair) for pair in os.environ["WORKBENCH_AUTH"].split(",") if pair.strip()]
+    if args.auth and args.mcp:
+        parser.error("--mcp cannot be combined with a login: gradio's MCP server does not check it, so every tool "
+                     "would be open to anyone who reaches the port. Serve MCP on a private address instead.")
     return args
 
 
@@ -104,6 +107,14 @@ RESTORE_ANNOTATOR_JS = """(saved) => {
 }"""
 
 
+def name_tools_after_endpoints(demo: "gr.Blocks") -> None:
+    """Name each public endpoint's function after its ``api_name``: gradio's MCP server names tools after
+    functions, which are often generic (``judge``, ``run_side``) or repeated."""
+    for block_fn in demo.fns.values():
+        if block_fn.api_name and block_fn.fn is not None and block_fn.api_visibility == "public":
+            block_fn.fn.__name__ = str(block_fn.api_name)
+
+
 def head_scripts() -> str:
     """The ``<head>`` JavaScript the tab modules declare (keyboard shortcuts)."""
     return "\n".join(getattr(importlib.import_module(name), "HEAD", "") for name in TAB_MODULES)
@@ -119,6 +130,8 @@ def main(argv: list[str] | None = None) -> None:
 
     remove_stale_session_folders()
     demo = build_app()
+    if args.mcp:
+        name_tools_after_endpoints(demo)
     demo.queue(default_concurrency_limit=4).launch(
         server_name=args.host,
         server_port=args.port,

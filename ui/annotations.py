@@ -40,13 +40,13 @@ def build(ctx: AppContext) -> None:
             "deleted: undo marks your latest decision as undone. Export to CSV or JSONL to train or share; "
             "importing an export adds only the decisions not already stored."
         )
-        counts = gr.Dataframe(count_rows, headers=COUNT_HEADERS, interactive=False, label="Per task",
+        counts = gr.Dataframe(headers=COUNT_HEADERS, interactive=False, label="Per task",
                               elem_id="annotation-counts")
         with gr.Row():
             task = gr.Dropdown(task_choices(), value=ALL_TASKS, label="Task", scale=3, allow_custom_value=True)
             refresh_button = gr.Button("Refresh", scale=1)
             undo_button = gr.Button("Undo my last decision in this task", scale=2)
-        recent = gr.Dataframe(recent_rows, headers=RECENT_HEADERS, interactive=False, wrap=True,
+        recent = gr.Dataframe(headers=RECENT_HEADERS, interactive=False, wrap=True,
                               label="Most recent 50 decisions", elem_id="annotation-recent")
         status = gr.Markdown(elem_id="annotation-status")
         with gr.Row():
@@ -98,6 +98,7 @@ def build(ctx: AppContext) -> None:
         return (f"Imported {result.added} decisions; {result.skipped} were already stored.",
                 count_rows(), recent_rows(chosen))
 
+    ctx.demo.load(refresh, task, [counts, recent, task], api_visibility="private")
     refresh_button.click(refresh, task, [counts, recent, task], api_name="annotations_refresh")
     task.change(recent_rows, task, recent, api_name="annotations_recent")
     undo_button.click(undo, [task, ctx.annotator], [status, counts, recent], api_name="annotations_undo")

@@ -136,7 +136,8 @@ def build(ctx: AppContext) -> None:
         gr.Markdown(INTRO)
         controls = metric_controls()
         with gr.Accordion("Backbones on this machine", open=False):
-            gr.Markdown(weights_note, elem_id="sim-weights-note")
+            note = gr.Markdown(elem_id="sim-weights-note")
+        ctx.demo.load(weights_note, None, note, api_visibility="private")
         with gr.Tabs():
             with gr.Tab("Compare", id="sim-compare"):
                 with gr.Row():
