@@ -167,7 +167,7 @@ def build(ctx: AppContext) -> None:
                     "`python -m engine.jobs`). Jobs run one at a time per device; they survive page reloads and "
                     "app restarts, and a cancelled or interrupted job resumes from its last checkpoint.")
         table = gr.Dataframe(job_rows(runner), headers=JOB_HEADERS, interactive=False, wrap=True,
-                             label="Jobs (newest first)", elem_id="jobs-table")
+                             label="Jobs (newest first; click a row to follow it)", elem_id="jobs-table")
         chooser = gr.Dropdown([row[0] for row in job_rows(runner)], label="Job", allow_custom_value=False,
                               elem_id="jobs-choice")
         panel = job_panel(job_id=chooser, label="Loss and metrics")
@@ -195,6 +195,10 @@ def build(ctx: AppContext) -> None:
         ids = [row[0] for row in rows]
         return rows, gr.Dropdown(choices=ids, value=current if current in ids else None)
 
+    def pick_row(event: gr.SelectData) -> str:
+        return str(event.row_value[0])
+
+    table.select(pick_row, None, chooser, api_visibility="private")
     chooser.change(details, chooser, [log, result, files], api_visibility="private")
     panel.timer.tick(details, chooser, [log, result, files], api_visibility="private")
     refresh.tick(listing, chooser, [table, chooser], api_visibility="private")
