@@ -31,6 +31,7 @@ TASK = "explain-rating"
 EXAMPLES = ["chelsea", "astronaut", "coffee", "rocket", "motorcycle", "china", "flower", "grace_hopper"]
 EXAMPLE_DIR = Path(tempfile.gettempdir()) / "workbench-explain-examples"
 TOP_CLASS = -1
+DISPLAY_MAX_SIDE = 1024
 INTRO = (
     "**Perturbation-based explanations** (Pihlgren & Främling 2024: *Segmentation and Smoothing Affect "
     "Explanation Quality More Than the Choice of Perturbation-based XAI Method*). The image is cut into "
@@ -151,7 +152,8 @@ def build(ctx: AppContext) -> None:
     def loaded(path: str | None) -> Any:
         if not path:
             raise InputError("Choose an example or upload an image first.")
-        return load_image(path, name=Path(path).name)
+        # The model sees 224 x 224; a display-sized copy (not a 4096-pixel float image) is all the page needs.
+        return load_image(path, max_side=DISPLAY_MAX_SIDE, name=Path(path).name)
 
     @user_errors
     def classify_image(path: str | None, model_name: str) -> tuple[Any, dict[str, float], dict]:
