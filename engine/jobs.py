@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from engine import settings
+from engine import runtime, settings
 from engine.errors import Cancelled, WorkbenchError, command_line
 from engine.paths import safe_file_name
 from engine.sqlite import SqliteFile
@@ -426,6 +426,7 @@ def execute(store: JobStore, job: Job) -> Job:
         ctx.log("failed with a traceback:\n" + traceback.format_exc())
     finally:
         lock.release()
+        runtime.release_memory()  # a training run's buffers should not stay resident after it
     return store.get(job.id)
 
 
