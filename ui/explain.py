@@ -135,7 +135,7 @@ def build(ctx: AppContext) -> None:
                     run = gr.Button(f"Explain with {letter}")
                     picture = gr.Image(label=f"Map {letter}", interactive=False,
                                        elem_id=f"explain-map-{letter.lower()}")
-                    plot = gr.Plot(label=f"LIF / MIF {letter}")
+                    plot = gr.Plot(label=f"LIF / MIF {letter}", show_label=False)
                     summary = gr.Markdown(elem_id=f"explain-summary-{letter.lower()}")
                     # The page holds only the run's opaque id; the result and the facts a rating stores stay
                     # on the server (RECENT), so a rating cannot be attached to forged facts.

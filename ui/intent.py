@@ -65,7 +65,7 @@ def build(ctx: AppContext) -> None:
                 predicted = gr.Textbox(label="Predicted intent", interactive=False, elem_id="intent-predicted")
                 summary = gr.Markdown(elem_id="intent-summary")
             with gr.Column(scale=2):
-                chart = gr.Plot(label="Top intents")
+                chart = gr.Plot(label="Top intents", show_label=False)
         trigrams = gr.HighlightedText(label="Trigrams behind the decision (red pushes towards the predicted intent, "
                                             "blue away; grey: unknown to the model)", elem_id="intent-trigrams")
         with gr.Accordion("Correct the model", open=True):

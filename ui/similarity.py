@@ -149,9 +149,9 @@ def build(ctx: AppContext) -> None:
                     run = gr.Button("Compare", variant="primary", scale=1, elem_id="sim-compare-button")
                 result = gr.Markdown(elem_id="sim-result")
                 with gr.Row():
-                    bars = gr.Plot(label="Distance per layer (and part)")
+                    bars = gr.Plot(label="Distance per layer (and part)", show_label=False)
                     details = gr.JSON(label="Result")
-                heatmap = gr.Plot(label="Spatial distance map (mean and sort parts add a constant)")
+                heatmap = gr.Plot(label="Spatial distance map (mean and sort parts add a constant)", show_label=False)
             with gr.Tab("Feature inspector", id="sim-inspect"):
                 gr.Markdown("A layer's most active channels for one image, raw and after channel normalisation "
                             "(each position's channel vector scaled to unit length), as in the paper's analysis: "
@@ -163,7 +163,7 @@ def build(ctx: AppContext) -> None:
                     channels = gr.Slider(4, 32, value=16, step=4, label="Channels shown")
                     inspect_button = gr.Button("Inspect", variant="primary")
                 inspect_status = gr.Markdown()
-                grid = gr.Plot(label="Feature maps")
+                grid = gr.Plot(label="Feature maps", show_label=False)
             similarity_flaws.build(controls.backbone, controls.weights)
             similarity_annotate.build(ctx, controls.inputs, metric_config)
             similarity_contexts.build(ctx)

@@ -124,7 +124,7 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
             evaluate_button = gr.Button("Evaluate", variant="primary")
         evaluation_status = gr.Markdown(elem_id="sim-evaluation-status")
         scores = gr.Dataframe(headers=SCORE_HEADERS, interactive=False, label="Scores per set")
-        score_plot = gr.Plot(label="2AFC score / JND mAP per set")
+        score_plot = gr.Plot(label="2AFC score / JND mAP per set", show_label=False)
 
     def present(session: AnnotationSession, message: str = "") -> tuple[Any, ...]:
         if session.current is None:

@@ -94,7 +94,7 @@ def build(ctx: AppContext) -> None:
         train_button = gr.Button("Train", variant="primary", elem_id="ctx-train")
         panel = job_panel(label="Loss and held-out accuracy")
         status = gr.Markdown(elem_id="ctx-status")
-        heatmap = gr.Plot(label="Ranking accuracy per pair of distortions")
+        heatmap = gr.Plot(label="Ranking accuracy per pair of distortions", show_label=False)
         summary = gr.JSON(label="Summary")
         with gr.Accordion("Try an adapted metric", open=True):
             with gr.Row():
@@ -104,7 +104,7 @@ def build(ctx: AppContext) -> None:
                 file_b = gr.File(label="Second image", file_types=["image"], scale=2)
                 try_button = gr.Button("Compare", scale=1)
             try_result = gr.Markdown()
-            try_bars = gr.Plot(label="Adapted distance per layer")
+            try_bars = gr.Plot(label="Adapted distance per layer", show_label=False)
 
     def draw_context(value: float) -> list[Any]:
         context = random_context(torch.Generator().manual_seed(int(value or 0)))

@@ -42,7 +42,7 @@ def build(arch: gr.Dropdown, weights: gr.Radio) -> None:
         status = gr.Markdown(elem_id="sim-flaws-status")
         table = gr.Dataframe(headers=HEADERS, interactive=False, label="Passed / total per category",
                              elem_id="sim-flaws-table")
-        plot = gr.Plot(label="Pass fraction per configuration")
+        plot = gr.Plot(label="Pass fraction per configuration", show_label=False)
         raw = gr.File(label="Every raw distance (JSON)", interactive=False)
         gallery = gr.Gallery(label="Challenge images", columns=10, height=420, visible=False)
 
