@@ -26,6 +26,7 @@ import math
 import re
 import secrets
 import shutil
+import sqlite3
 import sys
 import threading
 import time
@@ -542,7 +543,10 @@ class JobRunner:
     def _work(self, device: str) -> None:
         wake = self._wake[device]
         while not self._stopping.is_set():
-            job = self.store.claim(device)
+            try:
+                job = self.store.claim(device)
+            except sqlite3.Error:  # the data folder is gone or locked for long: try again later
+                job = None
             if job is None:
                 wake.wait(timeout=2.0)
                 wake.clear()
@@ -550,7 +554,10 @@ class JobRunner:
             finished = execute(self.store, job)
             if finished.state == "done":
                 for callback in list(self._on_done.get(finished.kind, [])):
-                    callback(finished)
+                    try:
+                        callback(finished)
+                    except Exception:  # the job's result stays; say in its log what could not follow it
+                        JobContext(self.store, finished).log("after the job:\n" + traceback.format_exc())
 
 
 _default: JobRunner | None = None

@@ -27,6 +27,7 @@ def build(ctx: AppContext) -> None:
         return [ALL_TASKS] + [c.task for c in store.counts()]
 
     def recent_rows(task: str | None = ALL_TASKS) -> list[list[object]]:
+        """The latest 50 decisions of a task (or of all tasks), newest first."""
         chosen = None if task in (None, ALL_TASKS) else task
         return [
             [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(a.created_at)), a.task, a.annotator,
@@ -58,6 +59,7 @@ def build(ctx: AppContext) -> None:
             import_button = gr.Button("Import")
 
     def refresh(chosen: str) -> tuple[list[list[object]], list[list[object]], dict]:
+        """Counts per task, the latest 50 decisions (of ``chosen``, or all tasks) and the task list."""
         return count_rows(), recent_rows(chosen), gr.update(choices=task_choices())
 
     @user_errors
@@ -92,6 +94,7 @@ def build(ctx: AppContext) -> None:
 
     @user_errors
     def import_(path: str | None, chosen: str) -> tuple[str, list[list[object]], list[list[object]]]:
+        """Add the decisions of a CSV or JSONL export; those already stored are skipped."""
         if not path:
             raise gr.Error("Upload an annotation export first.")
         result = store.import_file(path)

@@ -3,7 +3,6 @@ suite, annotate and evaluate 2AFC triplets."""
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from engine.similarity.examples import EXAMPLES, write_example
 from engine.similarity.metric import COMPARISONS, PRECISIONS, MetricConfig, build_metric
 from ui import similarity_annotate, similarity_contexts, similarity_flaws
 from ui.common import HEAVY, AppContext, user_errors
+from ui.sessions import session_folder
 
 HEAD = similarity_annotate.HEAD
 DEFAULT_BACKBONE = "mobilenet_v2"
@@ -169,34 +169,65 @@ def build(ctx: AppContext) -> None:
             similarity_contexts.build(ctx)
 
     def update_layers(arch: str) -> tuple[dict, dict]:
+        """The layers of backbone ``arch`` (all of them, and its default selection)."""
         spec = backbone(arch)
         return (gr.update(choices=spec.layer_names, value=list(spec.default_layers)),
                 gr.update(choices=spec.layer_names, value=spec.default_layers[min(1, len(spec.default_layers) - 1)]))
 
     @user_errors
-    def pick_example(name: str | None) -> tuple[Any, Any]:
+    def pick_example(name: str | None, request: gr.Request) -> tuple[Any, Any]:
+        """The two image files of a bundled example pair."""
         if not name:
             return gr.update(), gr.update()
-        first, second = write_example(name, tempfile.mkdtemp(prefix="workbench-similarity-"))
+        first, second = write_example(name, session_folder(request, "example"))
         return str(first), str(second)
 
     @user_errors
-    def run_compare(path_a: str | None, path_b: str | None, size_label: str, *settings: Any) -> tuple[Any, ...]:
+    def run_compare(path_a: str | None, path_b: str | None, size_label: str, backbone_name: str,
+                    layers: list[str] | None, comparison: str, channel_norm: bool, precision: str, weights_kind: str,
+                    heads_file: str | None, adapted_metric: str | None) -> tuple[Any, ...]:
+        """The deep perceptual distance between two images (lower = more similar), per layer, and its map.
+
+        Args:
+            path_a: the first image.
+            path_b: the second image.
+            size_label: the working size (one of the "Compare at" choices).
+            backbone_name: the backbone architecture, e.g. "mobilenet_v2".
+            layers: the layers to compare at (names of that backbone's layers).
+            comparison: "spatial", "mean", "sort", "spatial+mean" or "spatial+sort".
+            channel_norm: normalise each position's channel vector to unit length (as LPIPS does).
+            precision: "exact" (float32) or "fast" (bfloat16 where the CPU supports it natively).
+            weights_kind: "pretrained" or "random" (random: tests only, marked RANDOM).
+            heads_file: optional LPIPS-format lin heads (.pth or .safetensors).
+            adapted_metric: optional adapted metric (its settings replace all of the above).
+        """
         if not path_a or not path_b:
             raise InputError("Upload two images (or pick an example pair) first.")
         first, second = load_image(path_a, name="the first image"), load_image(path_b, name="the second image")
-        metric = build_metric(metric_config(*settings))
+        metric = build_metric(metric_config(backbone_name, layers, comparison, channel_norm, precision, weights_kind,
+                                            heads_file, adapted_metric))
         outcome = compare(first.pixels, second.pixels, metric, size=SIZES.get(size_label))
         outcome.notes = first.notes + second.notes + outcome.notes  # loading notes first, then resizing
         return (_result_markdown(outcome.distance, outcome.provenance, outcome.metric, outcome.notes),
                 plots.layer_bars(outcome), plots.distance_heatmap(outcome), outcome.to_json())
 
     @user_errors
-    def run_inspect(path: str | None, layer: str, count: float, *settings: Any) -> tuple[str, Any]:
+    def run_inspect(path: str | None, layer: str, count: float, backbone_name: str, layers: list[str] | None,
+                    comparison: str, channel_norm: bool, precision: str, weights_kind: str, heads_file: str | None,
+                    adapted_metric: str | None) -> tuple[str, Any]:
+        """One layer's most active channels for an image, raw and channel-normalised.
+
+        Args:
+            path: the image.
+            layer: the layer to show.
+            count: how many channels to show.
+            backbone_name: the backbone (the other metric settings as in /similarity_compare).
+        """
         if not path:
             raise InputError("Upload an image to inspect.")
         image = load_image(path, name="the image")
-        metric = build_metric(metric_config(*settings))
+        metric = build_metric(metric_config(backbone_name, layers, comparison, channel_norm, precision, weights_kind,
+                                            heads_file, adapted_metric))
         inspection = inspect_layer(image.pixels, metric, layer, int(count))
         status = f"*Weights:* {metric.provenance}" + "".join(f"  \n{note}" for note in image.notes)
         return status, plots.feature_grid(inspection)

@@ -223,7 +223,13 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
         return present(session, f"Added {len(triplets)} triplets{more}.")
 
     @user_errors
-    def export(request: gr.Request, *settings: Any, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
+    def export(backbone_name: str, layers: list[str] | None, comparison: str, channel_norm: bool, precision: str,
+               weights_kind: str, heads_file: str | None, adapted_metric: str | None, request: gr.Request,
+               progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
+        """Export every 2AFC judgement as a BAPPS-layout zip and score the metric on them
+        (metric settings as in /similarity_compare)."""
+        settings = (backbone_name, layers, comparison, channel_norm, precision, weights_kind, heads_file,
+                    adapted_metric)
         folder = session_folder(request, "2afc") / "bapps"
         summary = annotate.export_bapps(store, folder)
         archive = shutil.make_archive(str(folder), "zip", folder)
@@ -236,8 +242,14 @@ def build(ctx: AppContext, metric_inputs: list[Any], metric_config: Callable[...
         return message, archive
 
     @user_errors
-    def evaluate_upload(request: gr.Request, path: str | None, *settings: Any,
+    def evaluate_upload(path: str | None, backbone_name: str, layers: list[str] | None, comparison: str,
+                        channel_norm: bool, precision: str, weights_kind: str, heads_file: str | None,
+                        adapted_metric: str | None, request: gr.Request,
                         progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+        """The metric's 2AFC score, accuracy and JND mAP on a BAPPS-layout zip, per set
+        (metric settings as in /similarity_compare)."""
+        settings = (backbone_name, layers, comparison, channel_norm, precision, weights_kind, heads_file,
+                    adapted_metric)
         if not path:
             raise InputError("Upload a BAPPS-layout zip first.")
         folder = unpack(path, session_folder(request, "bapps"))

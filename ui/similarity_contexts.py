@@ -107,27 +107,42 @@ def build(ctx: AppContext) -> None:
             try_bars = gr.Plot(label="Adapted distance per layer", show_label=False)
 
     def draw_context(value: float) -> list[Any]:
+        """A random ranking of the six distortions, reproducible from its seed."""
         context = random_context(torch.Generator().manual_seed(int(value or 0)))
         return [*context, f"Random context (seed {int(value or 0)}): {' > '.join(context)}"]
 
     @user_errors
     def estimate() -> list[Any]:
+        """The ranking of the six distortions estimated (Bradley-Terry) from the stored 2AFC judgements of
+        "context distortions" triplets."""
         found = judgements.estimate_context(judgements.context_outcomes(ctx.store))
         detail = ", ".join(f"{name} {found.strengths[name]:.2f}" for name in found.context)
         return [*found.context,
                 f"From {found.judgements} judgements (Bradley-Terry strength, most similar first): {detail}"]
 
     @user_errors
-    def train(*values: Any) -> str:
-        ranking, files, backbone_name, kind, epoch_count, step_count, batch_size, rate = (list(values[:6]),
-                                                                                         *values[6:])
-        context = parse_context(ranking)
-        config = TrainingConfig(epochs=int(epoch_count), steps_per_epoch=int(step_count), batch_size=int(batch_size),
-                                lr=float(rate), variant=kind)
+    def train(first: str, second: str, third: str, fourth: str, fifth: str, sixth: str, images: list[str] | None,
+              backbone_name: str, variant: str, epochs: float, steps_per_epoch: float, batch_size: float,
+              learning_rate: float) -> str:
+        """Start a job adapting a metric to a context; returns the job's id (follow it with /jobs_list).
+
+        Args:
+            first: the distortion that should count as most similar (then second ... sixth, least similar).
+            images: training images (several, or one zip); none for the bundled photographs.
+            backbone_name: the backbone, e.g. "mobilenet_v2".
+            variant: "lin" (per-channel weights) or "tune" (fine-tune the backbone too).
+            epochs: training epochs.
+            steps_per_epoch: optimiser steps per epoch.
+            batch_size: triplets per step.
+            learning_rate: Adam's learning rate.
+        """
+        context = parse_context([first, second, third, fourth, fifth, sixth])
+        config = TrainingConfig(epochs=int(epochs), steps_per_epoch=int(steps_per_epoch), batch_size=int(batch_size),
+                                lr=float(learning_rate), variant=variant)
         params = {"ranking": list(context), "backbone": backbone_name, "variant": config.variant,
                   "epochs": config.epochs, "steps_per_epoch": config.steps_per_epoch,
                   "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed}
-        return ctx.jobs.submit(adaptation.JOB, params, inputs=files or []).id
+        return ctx.jobs.submit(adaptation.JOB, params, inputs=images or []).id
 
     def show_result(job: Job) -> list[Any]:
         result = job.result or {}
@@ -137,6 +152,7 @@ def build(ctx: AppContext) -> None:
 
     @user_errors
     def try_metric(name: str | None, path_a: str | None, path_b: str | None) -> tuple[str, Any]:
+        """An adapted metric's distance between two images, next to the same metric without adaptation."""
         if not name or not path_a or not path_b:
             raise InputError("Choose an adapted metric and upload two images.")
         adapted = ctx.registry.get(name).model

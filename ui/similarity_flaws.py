@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -16,6 +14,7 @@ from engine.similarity.flaws import HEADERS, challenge_images, run_flaw_suite
 from engine.similarity.metric import COMPARISONS, shared_extractor
 from engine.similarity.plots import flaw_plot
 from ui.common import HEAVY, user_errors
+from ui.sessions import session_folder
 
 EXPLANATION = (
     "96x96 challenge images drawn in code: an object **translated** 48 px, six images **rotated** by 22-180 degrees, "
@@ -48,7 +47,16 @@ def build(arch: gr.Dropdown, weights: gr.Radio) -> None:
 
     @user_errors
     def run_suite(chosen: str, more: list[str], picked: list[str], norm_values: list[str], weights_kind: str,
-                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+                  request: gr.Request, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+        """The paper's flaw suite (translate, rotate, invert, colour stain): pass counts per comparison function.
+
+        Args:
+            chosen: the backbone chosen above.
+            more: other backbones to run too.
+            picked: the comparison functions to test.
+            norm_values: "on" and/or "off" (channel normalisation).
+            weights_kind: "pretrained" or "random".
+        """
         if not picked or not norm_values:
             raise InputError("Tick at least one comparison function and one normalisation setting.")
         arches = list(dict.fromkeys([chosen, *(more or [])]))
@@ -57,13 +65,14 @@ def build(arch: gr.Dropdown, weights: gr.Radio) -> None:
         report = run_flaw_suite(extractors, [c for c in COMPARISONS if c in picked],
                                 [n == "on" for n in ("on", "off") if n in norm_values],
                                 progress=lambda fraction, message: progress(fraction, desc=message))
-        path = Path(tempfile.mkdtemp(prefix="workbench-flaws-")) / "flaw_suite.json"
+        path = session_folder(request, "flaws") / "flaw_suite.json"
         path.write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")
         labels = "  \n".join(f"*Weights:* {label}" for label in report.provenance.values())
         warning = "\n\n**RANDOM backbone: pass counts mean nothing.**" if "RANDOM" in labels else ""
         return f"{labels}{warning}", report.table(), flaw_plot(report), str(path)
 
     def show_images() -> dict:
+        """The challenge images the suite distorts."""
         images = challenge_images().images
         return gr.update(value=[(pixels, name) for name, pixels in images.items()], visible=True)
 

@@ -70,7 +70,8 @@ def test_mcp_and_auth_together_are_refused() -> None:
 
 
 def test_mcp_lists_the_public_endpoints_as_tools_named_after_them(mcp_url: str) -> None:
-    tools = {tool["name"]: tool for tool in json.loads(urllib.request.urlopen(mcp_url + "gradio_api/mcp/schema").read())}
+    schema = json.loads(urllib.request.urlopen(mcp_url + "gradio_api/mcp/schema").read())
+    tools = {tool["name"]: tool for tool in schema}
     assert {"explain_run", "similarity_compare", "intent_predict", "annotations_export", "jobs_list"} <= set(tools)
     assert all(not name.startswith("_") and not name[-1].isdigit() for name in tools)
     assert "format" in tools["annotations_export"]["inputSchema"]["properties"]
