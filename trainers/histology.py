@@ -6,7 +6,7 @@ non-commercial), any ``<class>/<patient>/<magnification>/<image>`` folder, or a 
 
 Examples::
 
-    python -m trainers.histology demo --epochs 8 --out runs/demo
+    python -m trainers.histology demo --epochs 8 --out runs/demo      # how assets/histology was made
     python -m trainers.histology pretrain --data BreaKHis_v1 --epochs 50 --strategy ordered --out runs/mpcs
     python -m trainers.histology finetune --data BreaKHis_v1 --epochs 10 --folds 1 --out runs/ft \\
         [--encoder runs/mpcs/encoder.safetensors --split runs/mpcs/split.csv]
@@ -49,11 +49,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoints in --checkpoint-dir")
 
 
-def _pretraining(parser: argparse.ArgumentParser, epochs: int) -> None:
+def _pretraining(parser: argparse.ArgumentParser, epochs: int, strategy: str) -> None:
     parser.add_argument("--arch", default=DEFAULTS.encoder, choices=list(ENCODERS), help="encoder architecture")
     parser.add_argument("--weights", default="pretrained", choices=["pretrained", "random"],
                         help="start from ImageNet (default) or random weights (tests only, labelled RANDOM)")
-    parser.add_argument("--strategy", default=DEFAULTS.strategy, choices=STRATEGIES, help="pair strategy")
+    parser.add_argument("--strategy", default=strategy, choices=STRATEGIES, help="pair strategy (default %(default)s)")
     parser.add_argument("--reference-bias", action="store_true",
                         help="Ordered pairs as the reference code draws them ((200X, 400X) with probability 1/2)")
     parser.add_argument("--asymmetric", action="store_true", help="the reference's single-GPU asymmetric loss")
@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     pretrain.add_argument("--k", type=int, default=5, help="folds of a new split (its fold 1 is used; default 5)")
     pretrain.add_argument("--all-patients", action="store_true",
                           help="use every patient (then evaluate on other data: test patients would leak)")
-    _pretraining(pretrain, 20)
+    _pretraining(pretrain, 20, DEFAULTS.strategy)
     _common(pretrain)
     finetune = commands.add_parser("finetune", help="fine-tune and test over patient-level folds")
     finetune.add_argument("--data", type=Path, required=True, help="BreakHis folder, generic folder or CSV")
@@ -119,7 +119,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     evaluate.add_argument("--out", type=Path, required=True, help="output folder (metrics.json)")
     evaluate.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     demo = commands.add_parser("demo", help="MPCS on the CC0 region; held-out cross-magnification retrieval")
-    _pretraining(demo, 8)
+    _pretraining(demo, 8, "random")  # the settings of the shipped encoder
     _common(demo)
     return parser.parse_args(argv)
 

@@ -74,7 +74,8 @@ def example_index() -> EmbeddingIndex:
         index = EmbeddingIndex.load(folder)
         if index.provenance == encoder.provenance:
             return index
-    index = build_index(example_tiles_folder(), encoder, EXAMPLE_INDEX, shipped_image_size())
+    index = build_index(example_tiles_folder(), encoder, EXAMPLE_INDEX, shipped_image_size(),
+                        encoder_file=str(shipped_encoder_path()))
     index.save(folder)
     return index
 

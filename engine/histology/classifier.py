@@ -12,20 +12,27 @@ one on their folder (``python -m trainers.histology finetune``, or the tab's job
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from engine import settings
 from engine import weights as weights_module
 from engine.errors import InputError
 from engine.histology.dataset import normalise_magnification, parse_file_name
 from engine.histology.encoders import encoder_from_tensors, encoder_tensors, load_tensors, save_tensors
 from engine.histology.finetune import ALL, ClassifierNet, decide, positive_index
 from engine.histology.mpcs import resize_square
+from engine.paths import safe_file_name
+from engine.registry import InputSpec, LoadedModel, ModelSpec, Registry
+
+if TYPE_CHECKING:
+    from engine.explain.pipeline import Explanation
 
 TASK = "histopathology-classification"
 
@@ -152,3 +159,72 @@ def load_classifier(path: str | Path, device: str = "cpu") -> HistologyClassifie
         parts[names[0]].encoder.provenance
     return HistologyClassifier(parts, classes, image_size, str(metadata.get("task")), threshold, provenance,
                                dict(info) if isinstance(info, dict) else {})
+
+
+def classifier_spec(path: str | Path, name: str | None = None) -> ModelSpec:
+    """A registry entry for a saved classifier (loaded on first use, on the configured device)."""
+    source = Path(path)
+
+    def load() -> LoadedModel:
+        classifier = load_classifier(source, settings.current().device)
+        return LoadedModel(model=classifier, provenance=classifier.provenance)
+
+    return ModelSpec(name=name or f"histology:{source.stem}", task=TASK, arch="mobilenet_v2", loader=load,
+                     description=f"histology classifier {source.name}",
+                     provenance=f"{source.name} (sha256 {weights_module.file_sha256(source)[:12]}…)",
+                     input_spec=InputSpec(size=None, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)))
+
+
+def register_classifiers(registry: Registry, folder: Path) -> list[str]:
+    """Register every classifier file in ``folder``; returns their names."""
+    names = []
+    for path in sorted(folder.glob("*.safetensors")):
+        spec = classifier_spec(path)
+        registry.register(spec, replace=True)
+        names.append(spec.name)
+    return names
+
+
+def import_classifier(registry: Registry, upload: str | Path, folder: Path) -> str:
+    """Check an uploaded classifier file (read as safetensors, never unpickled), keep a copy in ``folder`` and
+    register it; returns its registry name.
+
+    Raises:
+        InputError: not a histology classifier written by this app.
+    """
+    source = Path(upload)
+    load_classifier(source)  # validates before anything is kept
+    digest = weights_module.file_sha256(source)
+    target = folder / f"{safe_file_name(source.stem, 'classifier')}-{digest[:8]}.safetensors"
+    shutil.copyfile(source, target)
+    spec = classifier_spec(target)
+    registry.register(spec, replace=True)
+    return spec.name
+
+
+def classifier_scorer(classifier: HistologyClassifier, magnification: str | None) -> Callable[[np.ndarray], np.ndarray]:
+    """Tiles ``float32 [B, S, S, 3]`` -> the positive class's probability ``[B]`` (the most probable class's
+    probability for more than two classes)."""
+    positive = positive_index(classifier.classes)
+
+    def score(tiles: np.ndarray) -> np.ndarray:
+        probabilities = classifier.probabilities(tiles, magnification)
+        return probabilities[:, positive] if probabilities.shape[1] == 2 else probabilities.max(axis=1)
+
+    return score
+
+
+def explain_prediction(classifier: HistologyClassifier, image: np.ndarray, magnification: str | None,
+                       samples: int = 300, seed: int = 0,
+                       progress: Callable[[float, str], None] | None = None) -> Explanation:
+    """Which parts of ``image`` drive the classifier's decision: the explanations engine's default pipeline
+    (SLIC superpixels, smoothed masks, per-pixel RISE) with ``samples`` perturbed copies, explaining the
+    predicted class, with its LIF/MIF/SRG scores."""
+    from engine.explain.classifier import FunctionClassifier
+    from engine.explain.pipeline import ExplainConfig, explain
+
+    wrapped = FunctionClassifier(lambda images: classifier.probabilities(images, magnification), classifier.classes,
+                                 (classifier.image_size, classifier.image_size), classifier.provenance)
+    probabilities = classifier.probabilities(image[None], magnification)
+    target = int(classifier.decide(probabilities)[0])
+    return explain(image, wrapped, ExplainConfig(n_samples=samples), target=target, seed=seed, progress=progress)

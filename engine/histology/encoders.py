@@ -138,7 +138,8 @@ def _shard_paths(path: Path) -> list[Path]:
 def save_tensors(tensors: Mapping[str, torch.Tensor], path: str | Path, metadata: Mapping[str, object],
                  max_file_bytes: int | None = None) -> list[Path]:
     """Write ``tensors`` as safetensors with ``metadata`` (JSON) in the header, in shards of at most
-    ``max_file_bytes`` of tensor data when given; returns the files written (the first is the one to load)."""
+    ``max_file_bytes`` of tensor data when given (a single larger tensor gets a shard of its own); returns the
+    files written (any of them loads all)."""
     from safetensors.torch import save_file
 
     target = Path(path)

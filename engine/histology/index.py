@@ -14,7 +14,7 @@ for diversity (farthest-point traversal), so the first labels cover the folder.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,6 +59,7 @@ class EmbeddingIndex:
     embeddings: np.ndarray
     provenance: str
     image_size: int
+    encoder_file: str = ""  # the encoder that made it ("" = ImageNet MobileNetV2), to embed queries alike
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -132,8 +133,9 @@ def collection(source: str | Path) -> Dataset:
 
 
 def build_index(source: str | Path, encoder: Encoder, name: str, image_size: int = 96, limit: int = 5000,
-                progress: Callable[[int, int], None] | None = None) -> EmbeddingIndex:
-    """Embed the images of ``source`` (at most ``limit``) with ``encoder``.
+                progress: Callable[[int, int], None] | None = None, encoder_file: str = "") -> EmbeddingIndex:
+    """Embed the images of ``source`` (at most ``limit``) with ``encoder`` (loaded from ``encoder_file``, recorded
+    so queries are embedded alike).
 
     Raises:
         InputError: no images, or more than ``limit``.
@@ -153,7 +155,17 @@ def build_index(source: str | Path, encoder: Encoder, name: str, image_size: int
     samples = dataset.samples
     return EmbeddingIndex(name, [str(s.path) for s in samples], [s.label for s in samples],
                           [s.patient for s in samples], [s.magnification for s in samples],
-                          np.concatenate(rows).astype(np.float32), encoder.provenance, image_size)
+                          np.concatenate(rows).astype(np.float32), encoder.provenance, image_size, encoder_file)
+
+
+def index_names(root: Path) -> list[str]:
+    """Names of the indexes saved under ``root``, sorted."""
+    return sorted(p.parent.name for p in root.glob("*/index.json"))
+
+
+def embed_image(encoder: Encoder, pixels: np.ndarray, size: int) -> np.ndarray:
+    """The unit feature ``[D]`` of one image ``float32 [H, W, 3]`` in 0..1 seen at ``size`` x ``size``."""
+    return embed(encoder, [pixels], size)[0]
 
 
 def projection(embeddings: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
@@ -224,8 +236,8 @@ class LabellingOrder:
     margins: np.ndarray
 
 
-def labelling_order(embeddings: np.ndarray, labels: Mapping[int, str],
-                    probabilities: np.ndarray | None = None, seed: int = 0) -> LabellingOrder:
+def labelling_order(embeddings: np.ndarray, labels: Mapping[int, str], probabilities: np.ndarray | None = None,
+                    seed: int = 0, exclude: Collection[int] = ()) -> LabellingOrder:
     """The unlabelled rows of ``embeddings`` ``[N, D]`` in the order to label them.
 
     Args:
@@ -233,8 +245,9 @@ def labelling_order(embeddings: np.ndarray, labels: Mapping[int, str],
         labels: index -> class of the patches labelled so far.
         probabilities: ``[N, C]`` of a loaded classifier, when there is one (used before the labels).
         seed: seeds the diversity order's start.
+        exclude: indices not to offer (e.g. skipped in this session).
     """
-    unlabelled = np.array([i for i in range(len(embeddings)) if i not in labels], dtype=np.int64)
+    unlabelled = np.array([i for i in range(len(embeddings)) if i not in labels and i not in exclude], dtype=np.int64)
     if len(unlabelled) == 0:
         return LabellingOrder(unlabelled, "everything is labelled", np.zeros(0))
     if probabilities is None and len(set(labels.values())) >= 2:
@@ -253,3 +266,14 @@ def labelling_order(embeddings: np.ndarray, labels: Mapping[int, str],
     found = margins(probabilities[unlabelled])
     order = np.argsort(found, kind="stable")
     return LabellingOrder(unlabelled[order], method, found[order])
+
+
+def similarity_scorer(encoder: Encoder, query: np.ndarray, size: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Tiles ``float32 [B, S, S, 3]`` -> cosine similarity ``[B]`` of their features to ``query``'s (a tile
+    ``float32 [H, W, 3]``), all seen at ``size`` x ``size`` pixels."""
+    target = embed(encoder, [query], size)[0]
+
+    def score(tiles: np.ndarray) -> np.ndarray:
+        return embed(encoder, list(tiles), size) @ target
+
+    return score
