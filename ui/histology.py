@@ -77,7 +77,10 @@ def build(ctx: AppContext) -> None:
                                                label="Bundled CC0 tiles (held-out regions of the demo scan)")
                         magnification = gr.Dropdown([FROM_NAME, *MAGNIFICATIONS], value=FROM_NAME,
                                                     label="Magnification")
-                        model = gr.Dropdown(classifier_names(ctx), value=NO_MODEL, label="Classifier")
+                        with gr.Row():
+                            model = gr.Dropdown(classifier_names(ctx), value=NO_MODEL, label="Classifier", scale=4,
+                                                allow_custom_value=True)
+                            refresh = gr.Button("↻", scale=0, min_width=40)
                         upload_model = gr.File(label="Load a classifier file (.safetensors written by this app)",
                                                file_types=[".safetensors"])
                         predict_button = gr.Button("Predict and find neighbours", variant="primary")
@@ -112,6 +115,7 @@ def build(ctx: AppContext) -> None:
                         thumbnail = gr.Image(label="Thumbnail: click to zoom (and to choose the similarity query)",
                                              interactive=False, height=320)
                         zoom = gr.Image(label="Full-resolution region", interactive=False, height=320)
+                point = gr.JSON(None, visible=False)
         histology_data.build(ctx)
         histology_train.build(ctx)
 
@@ -210,8 +214,9 @@ def build(ctx: AppContext) -> None:
         finally:
             slide.close()
 
-    point = gr.JSON(None, visible=False)
     upload_model.upload(load_model, upload_model, model, api_name="histology_load_model")
+    refresh.click(lambda current: gr.update(choices=classifier_names(ctx), value=current), model, model,
+                  api_visibility="private")
     predict_button.click(run_predict, [image, magnification, model], [verdict, probabilities, neighbours],
                          api_name="histology_predict", **HEAVY)
     explain_button.click(run_explain, [image, magnification, model, samples], [overlay, curves],
