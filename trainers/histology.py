@@ -105,7 +105,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     finetune.add_argument("--lr", type=float, default=None, help="default 1e-2 (linear) or 1e-4 (full)")
     finetune.add_argument("--threshold", type=float, default=FINETUNE.threshold,
                           help="malignant when its probability reaches this (reference code: 0.2)")
-    finetune.add_argument("--k", type=int, default=5, help="folds in the split (default 5)")
+    finetune.add_argument("--k", type=int, default=None,
+                          help="folds in the split (default 5, fewer when there are fewer accession groups)")
     finetune.add_argument("--folds", type=int, default=None, help="how many of the k folds to run (default all)")
     finetune.add_argument("--split", type=Path, default=None, help="reuse this manifest (one split) instead")
     finetune.add_argument("--feature-cache", type=Path, default=None,

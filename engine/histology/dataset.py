@@ -314,6 +314,25 @@ def _read_folders(root: Path, files: Sequence[Path], check: bool) -> Dataset:
 CSV_COLUMNS = ("path", "label", "patient", "magnification")
 
 
+def csv_rows(path: str | Path, columns: Sequence[str], what: str) -> list[dict[str, str]]:
+    """The rows of a CSV file that must have ``columns`` (``what`` names the kind of file in messages).
+
+    Raises:
+        InputError: unreadable, not a CSV, or a required column is missing.
+    """
+    source = Path(path)
+    try:
+        with source.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise InputError(f"{source.name} could not be read as {what}: {error}") from error
+    missing = [c for c in columns if not rows or c not in rows[0]]
+    if missing:
+        raise InputError(f"{source.name} is not {what}: it needs the columns {', '.join(columns)}; missing: "
+                         f"{', '.join(missing)}.")
+    return rows
+
+
 def read_csv(path: str | Path, check: bool | None = False) -> Dataset:
     """A collection listed in a CSV with columns ``path,label,patient,magnification`` (``group``, ``subtype``,
     ``key`` optional). Missing or unreadable files are listed as problems.
@@ -322,14 +341,7 @@ def read_csv(path: str | Path, check: bool | None = False) -> Dataset:
         InputError: not a CSV, or a required column is missing.
     """
     source = Path(path)
-    try:
-        with source.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise InputError(f"{source.name} could not be read as a CSV file: {error}") from error
-    missing = [c for c in CSV_COLUMNS if not rows or c not in rows[0]]
-    if missing:
-        raise InputError(f"{source.name} needs the columns {', '.join(CSV_COLUMNS)}; missing: {', '.join(missing)}.")
+    rows = csv_rows(source, CSV_COLUMNS, "an image list")
     root = source.parent.resolve()
     samples, problems = [], []
     for number, row in enumerate(rows, start=2):

@@ -72,7 +72,8 @@ def run_pretrain_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             "provenance": summary["encoder_provenance"]}
 
 
-def _finetune(dataset_source: Any, params: dict[str, Any], ctx: JobContext, name: str, k: int, folds: int | None,
+def _finetune(dataset_source: Any, params: dict[str, Any], ctx: JobContext, name: str, k: int | None,
+              folds: int | None,
               config: FinetuneConfig) -> dict[str, Any]:
     dataset = read_dataset(dataset_source)
     encoder_file = params.get("encoder_file") or None
@@ -98,7 +99,7 @@ def run_finetune_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     config = _finetune_config(params)
     name = _named(params.get("name"), f"histology-{config.task}-{ctx.job_id[-6:]}")
     ctx.log(f"fine-tuning on {params['data']}, {config.to_dict()}")
-    return _finetune(params["data"], params, ctx, name, int(params.get("k", 5)), params.get("folds"), config)
+    return _finetune(params["data"], params, ctx, name, params.get("k"), params.get("folds"), config)
 
 
 def labelled_patches(store: AnnotationStore, task: str = PATCH_TASK) -> list[dict[str, str]]:

@@ -108,17 +108,21 @@ class FinetuneRun:
 
 
 def finetune(dataset: Dataset, out: str | Path, config: FinetuneConfig, encoder: str = "mobilenet_v2",
-             encoder_file: str | Path | None = None, weights: str = "pretrained", k: int = 5, folds: int | None = None,
+             encoder_file: str | Path | None = None, weights: str = "pretrained", k: int | None = None,
+             folds: int | None = None,
              split_file: str | Path | None = None, device: str = "cpu", on_progress: Progress | None = None,
              checkpoint_dir: Path | None = None, resume: bool = False, show_bar: bool = True,
              feature_cache: Path | None = None, save_model: bool = True) -> FinetuneRun:
-    """Fine-tune and test over ``folds`` of a ``k``-fold split (or the one split of ``split_file``).
+    """Fine-tune and test over ``folds`` of a ``k``-fold split (or the one split of ``split_file``). ``k`` defaults
+    to 5, or to the number of accession groups (at least 3) when there are fewer.
 
     Raises:
         InputError: too few patients for the folds, a bad manifest, or a part without training/test images.
     """
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    if k is None:
+        k = max(3, min(5, len({s.group for s in dataset.samples})))
     splits = [read_manifest(split_file, dataset)] if split_file else make_folds(dataset, k, config.seed)
     count = len(splits) if folds is None else folds
     if not 1 <= count <= len(splits):

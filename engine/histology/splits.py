@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import InputError
-from engine.histology.dataset import Dataset, Sample
+from engine.histology.dataset import Dataset, Sample, csv_rows
 
 PARTS = ("train", "val", "test")
 UNUSED = "unused"  # training patients left out by a label fraction
@@ -169,13 +169,7 @@ def read_manifest(path: str | Path, dataset: Dataset, fold: int = 0) -> Split:
             the manifest's images in the dataset.
     """
     source = Path(path)
-    try:
-        with source.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise InputError(f"{source.name} could not be read as a split manifest: {error}") from error
-    if not rows or any(column not in rows[0] for column in MANIFEST_COLUMNS):
-        raise InputError(f"{source.name} is not a split manifest (columns {','.join(MANIFEST_COLUMNS)}).")
+    rows = csv_rows(source, MANIFEST_COLUMNS, "a split manifest")
     parts: dict[str, str] = {}
     for row in rows:
         if row["split"] not in (*PARTS, UNUSED):
