@@ -116,8 +116,8 @@ def build(ctx: AppContext) -> None:
                                              interactive=False, height=320)
                         zoom = gr.Image(label="Full-resolution region", interactive=False, height=320)
                 point = gr.JSON(None, visible=False)
-        histology_data.build(ctx)
-        histology_train.build(ctx)
+            histology_data.build(ctx)
+            histology_train.build(ctx)
 
     @user_errors
     def load_model(path: str | None) -> Any:

@@ -95,7 +95,7 @@ def build(ctx: AppContext) -> None:
                 label_status = gr.Markdown(elem_id="histology-label-status")
                 with gr.Row():
                     benign = gr.Button("Benign (b)", elem_id="histology-benign")
-                    malignant = gr.Button("Malignant (m)", elem_id="histology-malignant", variant="primary")
+                    malignant = gr.Button("Malignant (m)", elem_id="histology-malignant")
                 with gr.Row():
                     skip = gr.Button("Skip (s)", elem_id="histology-skip")
                     undo = gr.Button("Undo (u)", elem_id="histology-undo")

@@ -20,7 +20,7 @@ Identity (what must never be split across training and test):
 - *MPCS key*: patient plus sequence number; the same key at two magnifications is a positive pair.
 
 Other datasets: ``<class>/<patient>/<magnification>/<image>`` folders (the magnification folder may be
-``40X``, ``40x`` or ``40``; the key is the file stem), or a CSV with columns ``path,label,patient,magnification``
+``40X``, ``40x`` or ``40``; the key is the file stem, less a ``_<magnification>`` ending), or a CSV with columns ``path,label,patient,magnification``
 (optional ``group``, ``subtype``, ``key``; paths relative to the CSV's folder or absolute).
 """
 
@@ -306,8 +306,12 @@ def _read_folders(root: Path, files: Sequence[Path], check: bool) -> Dataset:
         if problem is not None:
             problems.append(f"{relative.as_posix()}: {problem}")
             continue
+        stem = path.stem
+        suffix = stem.rsplit("_", 1)[-1] if "_" in stem else ""
+        if normalise_magnification(suffix) == magnification:  # "region-003_40X" is seen at 40X: key "region-003"
+            stem = stem.rsplit("_", 1)[0]
         samples.append(Sample(path, relative.as_posix(), label, "", magnification, patient, patient,
-                              f"{patient}/{path.stem}"))
+                              f"{patient}/{stem}"))
     return Dataset(root, "folders", samples, problems)
 
 

@@ -289,13 +289,14 @@ def write_breakhis_fixture(root: str | Path, patients_per_subtype: int = 2, imag
 
 def write_region_tiles(folder: str | Path, regions: Regions, count: int | None = None,
                        label: str = "cc0-tissue") -> Path:
-    """Write ``count`` regions at every magnification as ``<label>/<key>/<magnification>/<key>.png`` (the generic
-    folder layout of :mod:`engine.histology.dataset`); returns ``folder``."""
+    """Write ``count`` regions at every magnification as ``<label>/<key>/<magnification>/<key>_<magnification>.png``
+    (the generic folder layout of :mod:`engine.histology.dataset`; the name tells the magnification when the file
+    travels alone); returns ``folder``."""
     target = Path(folder)
     rng = np.random.default_rng(0)
     for key in regions.keys[:count]:
         for magnification, view in zip(MAGNIFICATIONS, regions.views(key, MAGNIFICATIONS, rng)):
-            path = target / label / key / magnification / f"{key}.png"
+            path = target / label / key / magnification / f"{key}_{magnification}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(path), cv2.cvtColor(np.round(view * 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
     return target

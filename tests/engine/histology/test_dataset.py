@@ -73,7 +73,7 @@ def test_generic_folders_and_csv(tmp_path: Path) -> None:
         for magnification in ("10x", "40"):
             folder = tmp_path / "data" / label / patient / magnification
             folder.mkdir(parents=True)
-            Image.fromarray(image).save(folder / "a.png")
+            Image.fromarray(image).save(folder / ("a.png" if label == "tumour" else f"a_{magnification}.png"))
     dataset = read_dataset(tmp_path / "data")
     assert dataset.layout == "folders" and dataset.magnifications == ["10X", "40X"]
     assert dataset.labels == ["normal", "tumour"] and {s.key for s in dataset.samples} == {"p1/a", "p2/a"}
