@@ -72,7 +72,9 @@ def area_under_curve(labels: np.ndarray, probabilities: np.ndarray) -> float | N
         return None
     if probabilities.shape[1] == 2:
         return float(roc_auc_score(labels, probabilities[:, 1]))
-    scores = probabilities[:, present] / np.maximum(probabilities[:, present].sum(axis=1, keepdims=True), 1e-12)
+    scores = probabilities[:, present].astype(np.float64)  # renormalised over the classes present
+    totals = scores.sum(axis=1, keepdims=True)
+    scores = np.where(totals > 1e-12, scores / np.maximum(totals, 1e-300), 1.0 / len(present))
     if len(present) == 2:
         return float(roc_auc_score(labels == present[1], scores[:, 1]))
     return float(roc_auc_score(labels, scores, multi_class="ovr", labels=present))

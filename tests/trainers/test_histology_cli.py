@@ -80,9 +80,11 @@ def test_pretrain_then_finetune_with_its_encoder_and_split(breakhis: Path, tmp_p
     out = tmp_path / "ft"
     assert histology.main(["finetune", "--data", str(breakhis), "--encoder", str(pre / "encoder.safetensors"),
                            "--split", str(pre / "split.csv"), "--epochs", "1", "--image-size", "32", "--agnostic",
-                           "--out", str(out)]) == 0
+                           "--task", "subtype", "--out", str(out)]) == 0
     summary = json.loads((out / "metrics.json").read_text())
     assert "encoder.safetensors" in summary["encoder"] and summary["config"]["per_magnification"] is False
+    assert len(summary["classes"]) == 8 and summary["classes"][0] == "adenosis"
+    assert set(summary["per_magnification"]) == {"40X", "100X", "200X", "400X"}  # one model, reported per magnification
     assert (out / "split.csv").read_text() == (pre / "split.csv").read_text()
 
 

@@ -23,6 +23,9 @@ def test_known_answers() -> None:
     assert found["ila"] == 0.75 and found["pla"] == 0.5 and found["balanced_accuracy"] == 0.5
     assert found["auc"] == pytest.approx(2 / 3) and found["recall"] == {"benign": 0.0, "malignant": 1.0}
     assert metrics.area_under_curve(np.array([1, 1]), np.array([[0.2, 0.8], [0.4, 0.6]])) is None
+    # subtypes: only the classes present are ranked; rows whose mass sits on absent classes still count
+    three = np.array([[0.0, 0.0, 0.0, 1.0], [0.7, 0.2, 0.1, 0.0], [0.1, 0.8, 0.1, 0.0], [0.1, 0.1, 0.8, 0.0]])
+    assert metrics.area_under_curve(np.array([0, 0, 1, 2]), three) == pytest.approx(1.0)
 
 
 def test_per_magnification_and_folds() -> None:
