@@ -26,6 +26,7 @@ TAB_MODULES = [
     "ui.similarity",
     "ui.explain",
     "ui.intent",
+    "ui.histology",
     "ui.models",
     "ui.jobs",
     "ui.annotations",
