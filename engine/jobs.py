@@ -523,9 +523,12 @@ class JobRunner:
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop the workers: running jobs are asked to stop (they resume on the next start)."""
         self._stopping.set()
-        for job in self.store.list(limit=10_000):
-            if job.state == "running":
-                self.store.request_cancel(job.id)
+        try:
+            running = [job.id for job in self.store.list(limit=10_000) if job.state == "running"]
+        except sqlite3.Error:  # the data folder is already gone (e.g. a test's temporary folder)
+            running = []
+        for job_id in running:
+            self.store.request_cancel(job_id)
         for event in self._wake.values():
             event.set()
         for thread in list(self._threads.values()):
