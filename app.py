@@ -55,6 +55,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--auth", action="append", metavar="USER:PASSWORD", type=_credentials,
                         help="require a login (repeat for several users); the annotator is then the logged-in "
                              "user. Also read from WORKBENCH_AUTH (comma-separated USER:PASSWORD pairs)")
+    parser.add_argument("--folders", action="append", type=Path, metavar="DIR",
+                        help="a folder whose datasets and slides users may name by path in the tabs (repeatable). "
+                             "Default: any folder when the app listens on 127.0.0.1 without --auth; otherwise only "
+                             "DATA_DIR/datasets, so a shared app reads nothing else of this machine")
     parser.add_argument("--mcp", action="store_true", help="also serve the public endpoints as MCP tools "
                                                            "(gradio's MCP server at /gradio_api/mcp/)")
     args = parser.parse_args(argv)
@@ -127,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     from engine import settings
 
     current = settings.apply(data_dir=args.data_dir, device=args.device, allow_downloads=not args.offline)
+    shared = bool(args.auth) or args.host not in ("127.0.0.1", "localhost", "::1")
+    if args.folders or (shared and current.folder_roots is None):
+        current = settings.apply(folder_roots=args.folders or [current.data_dir / "datasets"])
     from ui.sessions import remove_stale_session_folders
 
     remove_stale_session_folders()

@@ -34,3 +34,26 @@ def safe_file_name(name: str, default: str = "file") -> str:
     """A file name made of safe characters only (for copies of uploads; keeps the extension)."""
     cleaned = _UNSAFE.sub("_", Path(name).name).strip("._")[:80]
     return cleaned or default
+
+
+def user_path(text: str | None, what: str = "folder") -> Path:
+    """A folder or file on this machine that a user of the app typed (a dataset, a slide).
+
+    It must exist and, when the app is shared (``settings.folder_roots`` set), lie inside one of the
+    allowed folders; links are resolved first, so they cannot lead outside.
+
+    Raises:
+        InputError: empty, missing, or outside the allowed folders.
+    """
+    from engine import settings
+
+    if not text or not text.strip():
+        raise InputError(f"Type the {what} on this machine.")
+    path = Path(text.strip()).expanduser().resolve()
+    roots = settings.current().folder_roots
+    if roots is not None and not any(path == root or path.is_relative_to(root) for root in roots):
+        allowed = ", ".join(str(root) for root in roots) or "none (upload files instead)"
+        raise InputError(f"{text.strip()!r} is outside the folders this app may read ({allowed}).")
+    if not path.exists():
+        raise InputError(f"There is no {what} {text.strip()!r} on this machine.")
+    return path

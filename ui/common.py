@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -75,3 +76,24 @@ def signed_in_annotator(request: gr.Request) -> Any:
 # Keyword arguments for events that run models: they share one queue so a small machine is not
 # oversubscribed (two at a time), while cheap events (saving a label) run freely.
 HEAVY: dict[str, Any] = {"concurrency_id": "heavy", "concurrency_limit": 2}
+
+
+def shortcut_script(keys: dict[str, str]) -> str:
+    """``<head>`` JavaScript that clicks the button with the given ``elem_id`` when its key is pressed.
+
+    Keys are ignored while the user types in a text field or holds a modifier, and a button only answers
+    while it is on screen (its view is the one shown).
+    """
+    mapping = json.dumps(keys)
+    return f"""<script>
+document.addEventListener("keydown", (event) => {{
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const target = event.target;
+  if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
+  const ids = {mapping};
+  const button = ids[event.key] && document.getElementById(ids[event.key]);
+  if (!button || button.offsetParent === null) return;
+  event.preventDefault();
+  button.click();
+}});
+</script>"""

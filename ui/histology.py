@@ -23,6 +23,7 @@ from engine.histology.finetune import positive_index
 from engine.histology.index import embed_image, similarity_scorer
 from engine.histology.jobs import FINETUNE_JOB, LABELS_JOB, storage
 from engine.images import load_image
+from engine.paths import user_path
 from ui import histology_data, histology_train
 from ui.common import HEAVY, AppContext, user_errors
 
@@ -166,10 +167,9 @@ def build(ctx: AppContext) -> None:
                                                                                f"SRG {explanation.evaluation.srg:.3f}")
 
     def _open(file: str | None, typed: str | None) -> slides.Slide:
-        source = file or (typed or "").strip()
-        if not source:
+        if not file and not (typed or "").strip():
             raise InputError("Upload a slide or type its path.")
-        return slides.open_slide(source)
+        return slides.open_slide(file or user_path(typed, "slide"))
 
     @user_errors
     def score_slide(file: str | None, typed: str | None, field: str, name: str | None,

@@ -10,6 +10,8 @@ stores each decision in the annotation store (task ``histology-patch``); keys **
 from __future__ import annotations
 
 import time
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +33,30 @@ from engine.histology.index import (
 )
 from engine.histology.jobs import LABELS_JOB, PATCH_TASK, labelled_patches, storage
 from engine.images import load_image
-from ui.common import HEAVY, AppContext, require_annotator, user_errors
+from engine.paths import user_path
+from ui.common import HEAVY, AppContext, require_annotator, shortcut_script, user_errors
 from ui.jobs import job_panel
+from ui.sessions import SessionValues
 
-HEAD = """<script>
-document.addEventListener("keydown", (event) => {
-  if (event.ctrlKey || event.metaKey || event.altKey) return;
-  const target = event.target;
-  if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
-  const ids = {"b": "histology-benign", "m": "histology-malignant", "s": "histology-skip", "u": "histology-undo"};
-  const button = ids[event.key] && document.getElementById(ids[event.key]);
-  if (!button || button.offsetParent === null) return;  // only while the labelling view is on screen
-  event.preventDefault();
-  button.click();
-});
-</script>"""
+HEAD = shortcut_script({"b": "histology-benign", "m": "histology-malignant", "s": "histology-skip",
+                        "u": "histology-undo"})
 CLASSES = ("benign", "malignant")
+THUMBNAIL_SIDE = 256
+PATCH_SIDE = 512
+
+
+@dataclass
+class LabelSession:
+    """One page's labelling session, on the server: the patch shown (and its token), when, what was skipped."""
+
+    index: str | None = None
+    current: int | None = None
+    token: str = ""
+    started: float = 0.0
+    skipped: set[int] = field(default_factory=set)
+
+
+SESSIONS: SessionValues[LabelSession] = SessionValues(LabelSession)
 
 
 def load_index(name: str | None) -> EmbeddingIndex:
@@ -90,7 +100,7 @@ def build(ctx: AppContext) -> None:
             label_index = gr.Dropdown(choices(), value=bundled.EXAMPLE_INDEX, label="Index", scale=2)
             start = gr.Button("Start / next patch", elem_id="histology-next", scale=1)
         with gr.Row():
-            patch = gr.Image(label="Patch", type="filepath", interactive=False, height=300, scale=2)
+            patch = gr.Image(label="Patch", interactive=False, height=300, scale=2)
             with gr.Column(scale=2):
                 label_status = gr.Markdown(elem_id="histology-label-status")
                 with gr.Row():
@@ -99,7 +109,7 @@ def build(ctx: AppContext) -> None:
                 with gr.Row():
                     skip = gr.Button("Skip (s)", elem_id="histology-skip")
                     undo = gr.Button("Undo (u)", elem_id="histology-undo")
-        state = gr.JSON({"current": None, "started": 0.0}, visible=False)
+        on_screen = gr.Textbox(visible=False)  # the token of the patch shown; the session is on the server
         with gr.Row():
             model_name = gr.Textbox(label="Classifier name", placeholder="patch-labels", scale=2)
             epochs = gr.Slider(5, 100, value=20, step=5, label="Epochs", scale=2)
@@ -111,14 +121,13 @@ def build(ctx: AppContext) -> None:
     def make_index(source: str, encoder_name: str, index_name: str,
                    progress: gr.Progress = gr.Progress()) -> tuple[str, Any, Any]:
         """Embed every image of a folder with the chosen encoder and save it as a named index."""
-        if not source or not source.strip():
-            raise InputError("Type the folder to index.")
+        folder = user_path(source)
         file = bundled.encoder_choices().get(encoder_name)
         if file is None:
             raise InputError(f"Unknown encoder {encoder_name!r}.")
-        target = index_folder(storage("indexes"), (index_name or "").strip() or Path(source.strip()).name)
+        target = index_folder(storage("indexes"), (index_name or "").strip() or folder.name)
         size = bundled.shipped_image_size()
-        index = build_index(source.strip(), bundled.encoder_by_file(file), target.name, size,
+        index = build_index(folder, bundled.encoder_by_file(file), target.name, size,
                             progress=lambda done, total: progress(done / total, desc=f"{done}/{total} images"),
                             encoder_file=file)
         index.save(target)
@@ -133,7 +142,9 @@ def build(ctx: AppContext) -> None:
             raise InputError("Upload a query image.")
         index = load_index(name)
         vector = embed_image(bundled.encoder_by_file(index.encoder_file), load_image(path).pixels, index.image_size)
-        return [(n.path, f"{n.similarity:.3f} · {n.label or '?'} · {n.magnification or '?'}")
+        # pictures, not paths: the indexed folder may lie where the app does not serve files from
+        return [(load_image(n.path, max_side=THUMBNAIL_SIDE).pixels,
+                 f"{n.similarity:.3f} · {n.label or '?'} · {n.magnification or '?'}")
                 for n in index.neighbours(vector, 10)]
 
     @user_errors
@@ -144,55 +155,60 @@ def build(ctx: AppContext) -> None:
         return embedding_figure(points, index.colour_values(colour_by), f"{index.name}: {len(index)} images, "
                                 f"{how.upper()}; {index.provenance[:90]}")
 
-    def present(session: dict[str, Any], name: str | None, note: str = "") -> tuple[Any, str, dict[str, Any]]:
+    def present(session: LabelSession, name: str | None, note: str = "") -> tuple[Any, str, str]:
         index = load_index(name)
         known = {row["path"]: row["label"] for row in labelled_patches(ctx.store)}
         labels = {i: known[p] for i, p in enumerate(index.paths) if p in known}
-        skipped = set(session.get("skipped", [])) if session.get("index") == index.name else set()
+        skipped = session.skipped if session.index == index.name else set()
         order = labelling_order(index.embeddings, labels, exclude=skipped)
         if not len(order.indices):
-            session.update(current=None)
-            return None, f"{note}  \nEvery patch of `{index.name}` is labelled ({len(labels)}).", session
+            session.current = None
+            return None, f"{note}  \nEvery patch of `{index.name}` is labelled ({len(labels)}).", ""
         chosen = int(order.indices[0])
-        session.update(current=chosen, index=index.name, started=time.time())
+        if session.index != index.name:
+            session.skipped = set()
+        session.current, session.index, session.started = chosen, index.name, time.time()
+        session.token = uuid.uuid4().hex
         margin = "" if order.margins[0] != order.margins[0] else f", margin {order.margins[0]:.3f}"
         text = (f"{note}  \nPatch {chosen + 1} of {len(index)} (`{Path(index.paths[chosen]).name}`, "
                 f"{index.magnifications[chosen] or 'magnification unknown'}). Order: {order.method}{margin}. "
                 f"Labelled in this index: {len(labels)}.")
-        return index.paths[chosen], text, session
+        return load_image(index.paths[chosen], max_side=PATCH_SIDE).pixels, text, session.token
 
     @user_errors
-    def next_patch(name: str | None, session: dict[str, Any] | None) -> tuple[Any, str, dict[str, Any]]:
-        """Show the most useful unlabelled patch of the index."""
-        return present(dict(session or {}), name)
+    def next_patch(name: str | None, request: gr.Request) -> tuple[Any, str, str]:
+        """Show the most useful unlabelled patch of the index (the page then holds only its token)."""
+        return present(SESSIONS.get(request), name)
 
     def label_with(choice: str) -> Any:
         @user_errors
-        def judge(name: str | None, session: dict[str, Any] | None, annotator: str) -> tuple[Any, str, Any]:
-            who = require_annotator(annotator)
-            session = dict(session or {})
-            if session.get("current") is None:
-                return present(session, name, "Press Start first.")
+        def judge(name: str | None, on_screen: str | None, annotator: str, request: gr.Request) -> tuple[Any, str, str]:
+            """Label the patch on screen (``on_screen`` is the token /histology_label_next returned)."""
+            who = require_annotator(annotator, request)
+            session = SESSIONS.get(request)
+            if session.current is None or not on_screen or on_screen != session.token or session.index != name:
+                raise InputError("That patch is no longer on screen, so nothing was saved. Press Start / next patch.")
             index = load_index(name)
-            position = int(session["current"])
+            position = session.current
             path = index.paths[position]
             label = {"class": choice} if choice in CLASSES else {"skip": True}
             ctx.store.add(PATCH_TASK, content_hash(Path(path).read_bytes()), label, who, source=path,
                           payload={"path": path, "index": index.name, "patient": index.patients[position],
                                    "magnification": index.magnifications[position]},
-                          lead_time_s=time.time() - float(session.get("started", time.time())))
+                          lead_time_s=time.time() - session.started)
             if choice == "skip":
-                session["skipped"] = [*session.get("skipped", []), position]
+                session.skipped.add(position)
             return present(session, name, f"Saved: {choice}.")
 
         return judge
 
     @user_errors
-    def undo_last(name: str | None, session: dict[str, Any] | None, annotator: str) -> tuple[Any, str, Any]:
-        who = require_annotator(annotator)
+    def undo_last(name: str | None, annotator: str, request: gr.Request) -> tuple[Any, str, str]:
+        """Take back your latest patch label and show the next patch."""
+        who = require_annotator(annotator, request)
         undone = ctx.store.undo(PATCH_TASK, who)
         note = f"Undid your label of {Path(undone.source).name}." if undone else "Nothing of yours to undo."
-        return present(dict(session or {}), name, note)
+        return present(SESSIONS.get(request), name, note)
 
     @user_errors
     def train(name: str, count: float) -> str:
@@ -209,11 +225,11 @@ def build(ctx: AppContext) -> None:
                        api_name="histology_index", **HEAVY)
     query_button.click(find, [index_choice, query], gallery, api_name="histology_neighbours", **HEAVY)
     view_button.click(draw, [index_choice, method, colour], view, api_name="histology_embedding", **HEAVY)
-    shown = [patch, label_status, state]
-    start.click(next_patch, [label_index, state], shown, api_name="histology_label_next")
+    shown = [patch, label_status, on_screen]
+    start.click(next_patch, label_index, shown, api_name="histology_label_next")
     for button, choice in ((benign, "benign"), (malignant, "malignant"), (skip, "skip")):
-        button.click(label_with(choice), [label_index, state, ctx.annotator], shown,
+        button.click(label_with(choice), [label_index, on_screen, ctx.annotator], shown,
                      api_name=f"histology_label_{choice}")
-    undo.click(undo_last, [label_index, state, ctx.annotator], shown, api_name="histology_label_undo")
+    undo.click(undo_last, [label_index, ctx.annotator], shown, api_name="histology_label_undo")
     train_button.click(train, [model_name, epochs], panel.job_id, api_name="histology_train_labels")
     panel.follow(ctx, LABELS_JOB.name, show_result, [train_result])

@@ -17,6 +17,7 @@ from engine.histology.finetune import MODES, TASKS, FinetuneConfig
 from engine.histology.jobs import FINETUNE_JOB, PRETRAIN_JOB, storage
 from engine.histology.mpcs import STRATEGIES, PretrainConfig
 from engine.histology.synthetic import write_breakhis_fixture
+from engine.paths import user_path
 from ui.common import AppContext, user_errors
 from ui.jobs import job_panel
 
@@ -64,7 +65,7 @@ def build(ctx: AppContext) -> None:
     @user_errors
     def scan(folder: str) -> dict[str, object]:
         """Counts of a histology folder: images, patients, per magnification, class and subtype, and problems."""
-        return read_dataset((folder or "").strip()).counts()
+        return read_dataset(user_path(folder)).counts()
 
     @user_errors
     def synthesise() -> tuple[str, dict[str, object]]:
@@ -76,8 +77,9 @@ def build(ctx: AppContext) -> None:
     @user_errors
     def pretrain(folder: str, chosen: str, epochs: float, batch: float, size: float, name: str) -> str:
         """Start MPCS pretraining on a folder's training patients as a job; returns the job id."""
-        read_dataset((folder or "").strip(), check=None)  # fail now, not in the job
-        params = {"data": folder.strip(), "strategy": chosen, "epochs": int(epochs), "batch_size": int(batch),
+        data = user_path(folder)
+        read_dataset(data, check=None)  # fail now, not in the job
+        params = {"data": str(data), "strategy": chosen, "epochs": int(epochs), "batch_size": int(batch),
                   "image_size": int(size), "name": (name or "").strip() or None}
         return ctx.jobs.submit(PRETRAIN_JOB, params).id
 
@@ -91,8 +93,9 @@ def build(ctx: AppContext) -> None:
     def finetune(folder: str, encoder_name: str, chosen_task: str, chosen_mode: str, one_model: bool, share: str,
                  epochs: float, fold_count: float, cut: float, name: str) -> str:
         """Start fine-tuning with patient-level folds on a folder as a job; returns the job id."""
-        read_dataset((folder or "").strip(), check=None)
-        params = {"data": folder.strip(), "encoder_file": bundled.encoder_choices().get(encoder_name) or None,
+        data = user_path(folder)
+        read_dataset(data, check=None)
+        params = {"data": str(data), "encoder_file": bundled.encoder_choices().get(encoder_name) or None,
                   "task": chosen_task, "mode": chosen_mode, "per_magnification": not one_model,
                   "label_fraction": int(share.rstrip("%")) / 100, "epochs": int(epochs), "folds": int(fold_count),
                   "threshold": float(cut), "name": (name or "").strip() or None}

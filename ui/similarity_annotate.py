@@ -20,22 +20,11 @@ from engine.similarity.contexts.judgements import context_triplet
 from engine.similarity.metric import MetricConfig, build_metric
 from engine.similarity.plots import twoafc_plot
 from engine.similarity.twoafc import evaluate
-from ui.common import HEAVY, AppContext, require_annotator, user_errors
+from ui.common import HEAVY, AppContext, require_annotator, shortcut_script, user_errors
 from ui.sessions import SessionValues, session_folder
 
-HEAD = """<script>
-document.addEventListener("keydown", (event) => {
-  if (event.ctrlKey || event.metaKey || event.altKey) return;
-  const target = event.target;
-  if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
-  const ids = {"1": "sim-left", "ArrowLeft": "sim-left", "2": "sim-right", "ArrowRight": "sim-right",
-               "s": "sim-skip", "u": "sim-undo"};
-  const button = ids[event.key] && document.getElementById(ids[event.key]);
-  if (!button || button.offsetParent === null) return;  // only while the 2AFC view is on screen
-  event.preventDefault();
-  button.click();
-});
-</script>"""
+HEAD = shortcut_script({"1": "sim-left", "ArrowLeft": "sim-left", "2": "sim-right", "ArrowRight": "sim-right",
+                        "s": "sim-skip", "u": "sim-undo"})
 TRADITIONAL = "traditional distortions"
 GENERATORS: dict[str, Callable[[int], annotate.Triplet]] = {
     TRADITIONAL: annotate.generate_triplet,

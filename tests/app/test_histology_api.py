@@ -71,17 +71,19 @@ def test_index_neighbours_and_embedding(client, breakhis: Path) -> None:  # type
 
 
 def test_patch_labelling_and_training_from_labels(client) -> None:  # type: ignore[no-untyped-def]
-    patch, status, state = client.predict("cc0-heldout", {}, api_name="/histology_label_next")
+    patch, status, token = client.predict("cc0-heldout", api_name="/histology_label_next")
     assert patch and "Order: diversity" in status
     with pytest.raises(AppError, match="annotator name"):
-        client.predict("cc0-heldout", state, "", api_name="/histology_label_benign")
+        client.predict("cc0-heldout", token, "", api_name="/histology_label_benign")
+    with pytest.raises(AppError, match="no longer on screen"):  # a forged token labels nothing
+        client.predict("cc0-heldout", "0" * 32, "pathologist", api_name="/histology_label_benign")
     for choice in ("benign", "malignant", "benign", "malignant", "benign", "malignant"):
-        patch, status, state = client.predict("cc0-heldout", state, "pathologist",
+        patch, status, token = client.predict("cc0-heldout", token, "pathologist",
                                               api_name=f"/histology_label_{choice}")
     assert "uncertainty of a logistic regression on 6 labels" in status
-    _, status, state = client.predict("cc0-heldout", state, "pathologist", api_name="/histology_label_undo")
+    _, status, token = client.predict("cc0-heldout", "pathologist", api_name="/histology_label_undo")
     assert status.startswith("Undid your label") and "Order: uncertainty" in status and "on 5 labels" in status
-    client.predict("cc0-heldout", state, "pathologist", api_name="/histology_label_malignant")
+    client.predict("cc0-heldout", token, "pathologist", api_name="/histology_label_malignant")
     job_id = client.predict("from-labels", 5, api_name="/histology_train_labels")
     job = wait_for_job(client, job_id)
     assert job["state"] == "done", job["error"]
