@@ -24,6 +24,7 @@ TAB_MODULES = [
     "ui.similarity",
     "ui.explain",
     "ui.intent",
+    "ui.video",
     "ui.models",
     "ui.jobs",
     "ui.annotations",
