@@ -70,9 +70,8 @@ def rater_status(ctx: AppContext) -> str:
 
 def default_rater(ctx: AppContext) -> str:
     """The newest rater trained on real data, else the newest saved one, else the demonstration rater."""
-    real = catalog.real_data_raters()
-    names = ctx.registry.names(catalog.TASK)
-    return (real or names[1:] or names)[-1]
+    trained = [name for name in ctx.registry.names(catalog.TASK) if name != catalog.UNTRAINED_NAME]
+    return (catalog.real_data_raters() or trained or [catalog.UNTRAINED_NAME])[-1]
 
 
 def summary_markdown(result: HarmScores) -> str:
@@ -169,6 +168,7 @@ def build(ctx: AppContext) -> None:
     def rate_window_with(level: int) -> Any:
         @user_errors
         def save(state: dict[str, Any] | None, index: float, annotator: str) -> tuple[str, Any, dict[str, Any]]:
+            """Save your level for window ``index`` of the rated clip; returns a message, the next window, the state."""
             who = require_annotator(annotator)
             if not state:
                 raise InputError("Rate a clip first; then rate its windows.")
@@ -186,6 +186,7 @@ def build(ctx: AppContext) -> None:
     def rate_clip_with(level: int) -> Any:
         @user_errors
         def save(state: dict[str, Any] | None, annotator: str) -> str:
+            """Save your level for the whole rated clip."""
             who = require_annotator(annotator)
             if not state:
                 raise InputError("Rate a clip first; then rate it yourself.")
@@ -197,6 +198,7 @@ def build(ctx: AppContext) -> None:
 
     @user_errors
     def undo_last(annotator: str) -> str:
+        """Take back your latest clip or window rating."""
         who = require_annotator(annotator)
         latest = store.annotations(annotator=who, newest_first=True, limit=20)
         mine = next((a for a in latest if a.task in (annotate.CLIP_TASK, annotate.WINDOW_TASK)), None)
@@ -209,6 +211,7 @@ def build(ctx: AppContext) -> None:
 
     @user_errors
     def export_ratings() -> tuple[str, str]:
+        """Write every clip and window rating as a VidHarm-layout zip (train/val/test.json + clips/)."""
         summary = annotate.export_vidharm(store, annotate.default_export_path())
         counts = ", ".join(f"{split} {count}" for split, count in summary.counts.items())
         return (f"Exported {summary.items} rated clips and windows ({counts}). Train on it with **Train a rater** "
@@ -228,4 +231,4 @@ def build(ctx: AppContext) -> None:
     following.click(lambda index, state: min(int(index) + 1, max(len((state or {}).get("windows", [])) - 1, 0)),
                     [window, facts], window, api_visibility="private")
     undo.click(undo_last, ctx.annotator, rating_status, api_name="video_undo")
-    export.click(export_ratings, None, [rating_status, exported], api_name="video_export")
+    export.click(export_ratings, None, [rating_status, exported], api_name="video_export", **HEAVY)

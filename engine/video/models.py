@@ -275,6 +275,7 @@ def fuse(video: torch.Tensor, audio: torch.Tensor | None, rule: str = "product",
         if head is None:
             raise InputError("This model has no learned fusion head (it was trained without validation clips); "
                              "use product, mean or max.")
+        device = next(head.parameters()).device
         with torch.inference_mode():
-            return F.softmax(head.eval()(video, audio), dim=1)
+            return F.softmax(head.eval()(video.to(device), audio.to(device)), dim=1).to(video.device)
     raise InputError(f"Unknown fusion rule {rule!r}; choose from {', '.join(FUSION_RULES)}.")

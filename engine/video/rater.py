@@ -44,6 +44,10 @@ CONFIG_FILE = "model.json"
 UNTRAINED_NAME = "vidharm-untrained (RANDOM heads)"
 
 
+def _device_of(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
 @dataclass
 class Rater:
     """A rater ready to score windows (see the module docstring).
@@ -147,16 +151,17 @@ class Rater:
 
     @torch.inference_mode()
     def video_probabilities(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """``[B, D]`` clip embeddings -> ``[B, 4]`` probabilities."""
-        return torch.softmax(self.visual_head.eval()(embeddings.float()), dim=1)
+        """``[B, D]`` clip embeddings -> ``[B, 4]`` probabilities (on the CPU, wherever the head runs)."""
+        logits = self.visual_head.eval()(embeddings.float().to(_device_of(self.visual_head)))
+        return torch.softmax(logits, dim=1).cpu()
 
     @torch.inference_mode()
     def audio_probabilities(self, spectrograms: torch.Tensor) -> torch.Tensor:
         """``[B, n_mels, T]`` normalised log-mels -> ``[B, 4]`` probabilities (short inputs wrap-padded)."""
         if self.audio_net is None:
             raise InputError(f"{self.name} has no audio branch (it was trained on clips without sound).")
-        batch = at_least(spectrograms.float(), self.audio.min_frames)[:, None]
-        return torch.softmax(self.audio_net.eval()(batch), dim=1)
+        batch = at_least(spectrograms.float(), self.audio.min_frames)[:, None].to(_device_of(self.audio_net))
+        return torch.softmax(self.audio_net.eval()(batch), dim=1).cpu()
 
     def fuse(self, video: torch.Tensor, audio: torch.Tensor | None, rule: str | None = None) -> torch.Tensor:
         """Fused probabilities with ``rule`` (default: the rater's own rule)."""

@@ -381,14 +381,15 @@ def train(data: ClipSet, model_config: ModelConfig, config: TrainingConfig, work
 
             def fusion_step(item: tuple[nn.Module, list[int]]) -> dict[str, torch.Tensor]:
                 module, indices = item
-                return {"loss": F.cross_entropy(module(video_val[indices], audio_val[indices]), targets[indices])}
+                logits = module(video_val[indices].to(rank.device), audio_val[indices].to(rank.device))
+                return {"loss": F.cross_entropy(logits, targets[indices].to(rank.device))}
 
             levels = targets.tolist()
             histories["fusion"] = _train_stage(
-                "fusion", head, fusion_step,
+                "fusion", head.to(rank.device), fusion_step,
                 lambda epoch: epoch_batches(levels, FUSION_BATCH, config, epoch, rank), config.fusion_epochs,
                 None, config, work_dir, resume, rank, on_progress, show_bar)
-        rater.fusion_head = head
+        rater.fusion_head = head.cpu()
     elif model_config.fusion == "learned":
         raise InputError("The learned fusion needs validation clips with sound; choose product, mean or max.")
     if not audio_train:
