@@ -1,6 +1,6 @@
 """Video harm benchmark: the whole scoring path against the plain moviepy route, measured in one run.
 
-    python -m benchmarks.video [--json] [--size 1280x720] [--minutes 1] [--repeats 2] [--hour-minutes 60]
+    python -m benchmarks.video [--json] [--size 1280x720] [--minutes 1] [--repeats 3] [--hour-minutes 60]
 
 Both routes rate the same generated clip (ffmpeg ``testsrc2`` at ``--size``, 24 fps, H.264 at about
 2.4 Mbit/s for 720p, like a web trailer, with a stereo AAC tone) with the same rater, model loaded
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--size", default="1280x720", help="benchmark clip size (default 1280x720)")
     parser.add_argument("--minutes", type=float, default=1.0, help="benchmark clip length (default 1)")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each route (best is kept)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each route (best is kept)")
     parser.add_argument("--hour-minutes", type=float, default=60.0, help="length of the memory test file (0: skip)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="workbench-video-bench-") as scratch:

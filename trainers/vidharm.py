@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                                             frames_per_window=args.frames_per_window, audio_arch=args.audio_arch,
                                             audio_width=args.audio_width, fusion=args.fusion, seed=args.seed)
         data = load_clips(args.data)
+        distributed.setup(args.device)  # joins the process group under torchrun (train() finds it joined)
         if distributed.is_main_process():
             print(json.dumps({"data": str(args.data), "splits": data.statistics()}), file=sys.stderr)
             for note in data.notes:

@@ -81,7 +81,11 @@ def build(ctx: AppContext, rater: gr.Dropdown, status: gr.Markdown, rater_status
         result = job.result or {}
         names = registry.names(catalog.TASK)
         kind = "synthetic clips: a demonstration, not a real rater" if result.get("synthetic") else "your clips"
-        return [f"Saved **vidharm:{result.get('name')}** (trained on {kind}); pick it as the rater above.",
+        splits = "; ".join(f"{split}: {facts['clips']} clips from {facts['groups']} groups ("
+                           + ", ".join(f"{level} {count}" for level, count in facts["levels"].items()) + ")"
+                           for split, facts in result.get("data", {}).items())
+        return [f"Saved **vidharm:{result.get('name')}** (trained on {kind}); pick it as the rater above.  \n"
+                f"Data: {splits}. Mean class accuracy is the score to read: VidHarm's test set is 74% Btl.",
                 metric_rows(result.get("test", {})), gr.Dropdown(choices=names, value=f"vidharm:{result.get('name')}"),
                 rater_status(ctx)]
 

@@ -167,6 +167,29 @@ def split_by_group(groups: list[str], fractions: tuple[float, float] = (0.15, 0.
     return [assignment[group] for group in groups]
 
 
+def read_clip_rows(path: str | Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str], Path]]:
+    """The rows of a CSV listing clips: ``(line number, row, clip path)``, the ``path`` column resolved
+    relative to the CSV's folder.
+
+    Raises:
+        InputError: unreadable, missing one of ``columns`` in its header, no rows, or a missing clip file.
+    """
+    path = Path(path)
+    try:
+        rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise InputError(f"{path.name} is not a readable CSV: {error}") from error
+    if not rows or not set(columns) <= set(rows[0]):
+        raise InputError(f"{path.name} needs a header with the columns {','.join(columns)} and one row per clip.")
+    found = []
+    for number, row in enumerate(rows, 2):
+        clip = (path.parent / (row["path"] or "").strip()).resolve()
+        if not clip.is_file():
+            raise InputError(f"{path.name}, line {number}: no clip file {row['path']!r}.")
+        found.append((number, row, clip))
+    return found
+
+
 def read_csv(path: str | Path, fractions: tuple[float, float] = (0.15, 0.2), seed: int = 0) -> ClipSet:
     """Read ``path,label[,group]`` rows and split them by group (see the module docstring).
 
@@ -174,17 +197,9 @@ def read_csv(path: str | Path, fractions: tuple[float, float] = (0.15, 0.2), see
         InputError: no header, an unknown label, a missing clip file, or no rows.
     """
     path = Path(path)
-    try:
-        rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise InputError(f"{path.name} is not a readable CSV: {error}") from error
-    if not rows or not {"path", "label"} <= set(rows[0]):
-        raise InputError(f"{path.name} needs a header 'path,label' or 'path,label,group' and at least one row.")
+    rows = read_clip_rows(path, ("path", "label"))
     clips = []
-    for number, row in enumerate(rows, 2):
-        clip_path = (path.parent / (row["path"] or "").strip()).resolve()
-        if not clip_path.is_file():
-            raise InputError(f"{path.name}, line {number}: no clip file {row['path']!r}.")
+    for number, row, clip_path in rows:
         try:
             level = level_index(row["label"])
         except InputError as error:
@@ -194,7 +209,7 @@ def read_csv(path: str | Path, fractions: tuple[float, float] = (0.15, 0.2), see
     assignment = split_by_group([clip.group for clip in clips], fractions, seed)
     splits = {split: [clip for clip, where in zip(clips, assignment) if where == split] for split in SPLITS}
     data = ClipSet(splits, str(path))
-    if "group" not in rows[0]:
+    if "group" not in rows[0][1]:
         data.notes.append("No group column: each clip is its own group; clips cut from one film may leak between "
                           "train and test.")
     return data

@@ -11,7 +11,6 @@ labels gives a gap at least as large).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import InputError
+from engine.video.dataset import read_clip_rows
 from engine.video.labels import LEVELS, expected_level
 from engine.video.rater import Rater
 from engine.video.scoring import score, worst_row
@@ -63,19 +63,8 @@ def read_probe_csv(path: str | Path) -> list[tuple[Path, str]]:
     Raises:
         InputError: no such header, a missing clip, or fewer than two groups.
     """
-    path = Path(path)
-    try:
-        rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise InputError(f"{path.name} is not a readable CSV: {error}") from error
-    if not rows or not {"path", "group"} <= set(rows[0]):
-        raise InputError(f"{path.name} needs a header 'path,group' and one row per clip.")
-    items = []
-    for number, row in enumerate(rows, 2):
-        clip = (path.parent / (row["path"] or "").strip()).resolve()
-        if not clip.is_file():
-            raise InputError(f"{path.name}, line {number}: no clip file {row['path']!r}.")
-        items.append((clip, (row["group"] or "").strip() or "(none)"))
+    rows = read_clip_rows(path, ("path", "group"))
+    items = [(clip, (row["group"] or "").strip() or "(none)") for _, row, clip in rows]
     if len({group for _, group in items}) < 2:
         raise InputError("A probe compares groups: give clips of at least two groups.")
     return items

@@ -308,6 +308,11 @@ def train(data: ClipSet, model_config: ModelConfig, config: TrainingConfig, work
     """
     work_dir = Path(work_dir)
     rank = distributed.setup(device)
+
+    def say(text: str) -> None:
+        if rank.is_main:  # one voice per run under torchrun
+            log(text)
+
     torch.manual_seed(config.seed)
     record = {"data": data.source, "model": model_config.to_dict(), "training": asdict(config),
               "clips": {split: [c.clip_id for c in clips] for split, clips in data.splits.items()}}
@@ -316,7 +321,7 @@ def train(data: ClipSet, model_config: ModelConfig, config: TrainingConfig, work
     rater.device = str(rank.device)
     started = time.perf_counter()
     features = extract_features(data, FeatureCache(cache_dir, rater), rank, on_features)
-    log(f"features of {sum(len(c) for c in data.splits.values())} clips ready in {time.perf_counter() - started:.1f} s")
+    say(f"features of {sum(len(c) for c in data.splits.values())} clips ready in {time.perf_counter() - started:.1f} s")
     train_split, val_split = features["train"], features["val"]
     histories: dict[str, History] = {}
 
@@ -368,7 +373,7 @@ def train(data: ClipSet, model_config: ModelConfig, config: TrainingConfig, work
             audio_score if val_audio else None, config, work_dir, resume, rank, on_progress, show_bar)
         rater.audio_net.cpu()
     elif not audio_train:
-        log("no training clip has sound: the audio branch stays untrained and is not used")
+        say("no training clip has sound: the audio branch stays untrained and is not used")
 
     # 4. the fusion head on held-out (validation) predictions
     fusion_clips = val_split.with_audio if audio_train else []
@@ -528,5 +533,5 @@ def run_training_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     save_run(run, out, data, config)
     ctx.log(f"saved {out} ({clip_count} clips)")
     test = run.metrics["test"]
-    return {"name": name, "model_folder": str(out), "synthetic": data.synthetic,
+    return {"name": name, "model_folder": str(out), "synthetic": data.synthetic, "data": data.statistics(),
             "test": {modality: test[modality] for modality in ("video", "audio", "fused")}}
