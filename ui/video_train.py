@@ -12,21 +12,22 @@ import gradio as gr
 
 from engine.errors import InputError
 from engine.jobs import Job
+from engine.paths import inside
 from engine.video import catalog, plots
 from engine.video.annotate import unpack_archive
 from engine.video.probing import probe, read_probe_csv
-from engine.video.training import JOB
+from engine.video.training import JOB, datasets_folder
 from ui.common import HEAVY, AppContext, user_errors
 from ui.jobs import job_panel
 
 METRIC_HEADERS = ["modality", "clips", "accuracy", "mean class accuracy", "mean class ordinal distance"]
 TRAIN_HELP = (
-    "Give a folder on this machine in VidHarm's layout (`train.json`, `val.json`, `test.json` listing "
-    "`{\"filename\", \"label\"}`, and `clips/<filename>.mp4`), a CSV `path,label[,group]`, or upload a zip of such a "
-    "folder (e.g. your export above). Or tick *synthetic* to see the whole pipeline on generated clips (shapes, "
-    "patterns and tones whose level shows in the picture, in the sound, or only in both). Clip features are cached "
-    "once; the visual head, the audio network and the fusion are trained with class-balanced sampling. Same as "
-    "`python -m trainers.vidharm --data DIR --epochs N --out OUT`."
+    "Name a data set in the data folder's `video/datasets/`: a folder in VidHarm's layout (`train.json`, "
+    "`val.json`, `test.json` listing `{\"filename\", \"label\"}`, and `clips/<filename>.mp4`) or a CSV "
+    "`path,label[,group]`; or upload a zip of such a folder (e.g. your export above). Or tick *synthetic* to see "
+    "the whole pipeline on generated clips (shapes, patterns and tones whose level shows in the picture, in the "
+    "sound, or only in both). Clip features are cached once; the visual head, the audio network and the fusion "
+    "are trained with class-balanced sampling. Same as `python -m trainers.vidharm --data DIR --epochs N --out OUT`."
 )
 
 
@@ -44,7 +45,8 @@ def build(ctx: AppContext, rater: gr.Dropdown, status: gr.Markdown, rater_status
     with gr.Accordion("Train a rater", open=not catalog.real_data_raters()):
         gr.Markdown(TRAIN_HELP)
         with gr.Row():
-            data_path = gr.Textbox(label="Data folder or CSV on this machine", scale=3)
+            data_path = gr.Textbox(label=f"Data set: a folder or CSV in {datasets_folder()}", scale=3,
+                                   placeholder="e.g. vidharm (a VidHarm-layout folder) or clips.csv")
             data_zip = gr.File(label="or a zip of a VidHarm-layout folder", file_types=[".zip"], scale=2)
         with gr.Row():
             synthetic = gr.Checkbox(False, label="Use the synthetic demonstration set instead")
@@ -69,10 +71,11 @@ def build(ctx: AppContext, rater: gr.Dropdown, status: gr.Markdown, rater_status
     @user_errors
     def start_training(path: str, upload: str | None, use_synthetic: bool, epoch_count: float, title: str) -> str:
         """Queue a training job; returns its id."""
-        if not (use_synthetic or upload or (path or "").strip()):
-            raise InputError("Give a data folder or CSV, upload a zip, or tick the synthetic set.")
-        if not use_synthetic and not upload and not Path(path.strip()).expanduser().exists():
-            raise InputError(f"{path.strip()!r} does not exist on this machine.")
+        name_given = (path or "").strip()
+        if not (use_synthetic or upload or name_given):
+            raise InputError("Name a data set, upload a zip, or tick the synthetic set.")
+        if not (use_synthetic or upload or inside(datasets_folder(), name_given, what="data set name").exists()):
+            raise InputError(f"No data set {name_given!r} in {datasets_folder()}.")
         params = {"data": (path or "").strip(), "synthetic": bool(use_synthetic), "epochs": int(epoch_count),
                   "name": (title or "").strip() or None}
         return ctx.jobs.submit(JOB, params, inputs=[upload] if upload and not use_synthetic else []).id

@@ -32,6 +32,7 @@ from engine.video.media import cut_clip, probe
 CLIP_TASK = "vidharm-clip"
 WINDOW_TASK = "vidharm-window"
 MAX_ARCHIVE_BYTES = 50 * 2**30  # refuse archives that would unpack to more than this
+MAX_EXPANSION = 10  # ... or to more than this many times their own size (plus 100 MB): a zip bomb
 
 
 def clips_folder() -> Path:
@@ -169,8 +170,10 @@ def unpack_archive(archive: str | Path, folder: str | Path, required: str = "tra
         try:
             with zipfile.ZipFile(archive) as opened:
                 members = opened.infolist()
-                if sum(member.file_size for member in members) > MAX_ARCHIVE_BYTES:
-                    raise InputError(f"{archive.name} would unpack to more than {MAX_ARCHIVE_BYTES >> 30} GB.")
+                unpacked = sum(member.file_size for member in members)
+                if unpacked > min(MAX_ARCHIVE_BYTES, MAX_EXPANSION * archive.stat().st_size + (100 << 20)):
+                    raise InputError(f"{archive.name} would unpack to {unpacked >> 20} MB: too large for its size "
+                                     "(clips and JSON files hardly compress).")
                 for member in members:
                     name = PurePosixPath(member.filename)
                     if name.is_absolute() or ".." in name.parts:

@@ -465,6 +465,12 @@ def models_folder() -> Path:
     return settings.current().data_dir / "video" / "models"
 
 
+def datasets_folder() -> Path:
+    """Where the app looks for data sets named in the tab (``<data dir>/video/datasets``): a VidHarm-layout
+    folder or a CSV put there (the tab never reads other server paths)."""
+    return settings.current().data_dir / "video" / "datasets"
+
+
 def features_folder() -> Path:
     """The shared clip-feature cache (``<data dir>/video/features``)."""
     return settings.current().data_dir / "video" / "features"
@@ -474,7 +480,8 @@ JOB = JobKind("vidharm-train", "engine.video.training:run_training_job", "Train 
 
 
 def _job_data(params: dict[str, Any], ctx: JobContext) -> Path:
-    """The job's data: a server folder/CSV, an uploaded zip (unpacked once), or a synthetic set (made once)."""
+    """The job's data: a synthetic set (made once), an uploaded zip (unpacked once), or a data set named
+    under :func:`datasets_folder`."""
     if params.get("synthetic"):
         folder = ctx.folder / "synthetic-set"
         if not (folder / "test.json").is_file():
@@ -491,14 +498,21 @@ def _job_data(params: dict[str, Any], ctx: JobContext) -> Path:
 
         return unpack_archive(archives[0], ctx.folder / "data")
     if params.get("data"):
-        return Path(str(params["data"])).expanduser()
-    raise InputError("Give a data folder (VidHarm layout) or a CSV, upload a zip of one, or use the synthetic set.")
+        from engine.paths import inside
+
+        found = inside(datasets_folder(), str(params["data"]), what="data set name")
+        if not found.exists():
+            raise InputError(f"No data set {params['data']!r} in {datasets_folder()}: put a VidHarm-layout folder or "
+                             "a CSV there, or upload a zip.")
+        return found
+    raise InputError("Name a data set, upload a zip of one, or use the synthetic set.")
 
 
 def run_training_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """The Video tab's training job (resumable; see :func:`train`).
 
-    Params: ``data`` (server path) or an uploaded zip, or ``synthetic: true``; ``name``; ``epochs``;
+    Params: ``data`` (a name under :func:`datasets_folder`) or an uploaded zip, or ``synthetic: true``;
+    ``name``; ``epochs``;
     any :class:`TrainingConfig` field; ``visual_arch``, ``frame_size``, ``frames_per_window``,
     ``audio_arch``, ``fusion``. The result names the saved rater (``name``, ``path``) and its metrics.
     """

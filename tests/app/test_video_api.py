@@ -12,6 +12,7 @@ from gradio_client.exceptions import AppError
 
 from engine.video.dataset import load_clips
 from engine.video.labels import LEVELS
+from engine.video.training import datasets_folder
 from tests.conftest import wait_for_job
 from tests.video_data import shared_synthetic_set
 
@@ -65,11 +66,14 @@ def test_rating_needs_a_clip(client) -> None:  # type: ignore[no-untyped-def]
 def test_training_job_registers_a_rater(client, tmp_path_factory: pytest.TempPathFactory) -> None:  # type: ignore[no-untyped-def]
     data = load_clips(shared_synthetic_set(tmp_path_factory))
     clips = [clip for clip in data.splits["train"] if clip.tag == "picture"][::2] + data.splits["test"][:6]
-    table = tmp_path_factory.mktemp("video-csv") / "clips.csv"
+    datasets_folder().mkdir(parents=True, exist_ok=True)
+    table = datasets_folder() / "few-clips.csv"  # the tab reads data sets from the data folder only
     table.write_text("path,label,group\n" + "".join(f"{c.path},{LEVELS[c.level]},g{i}\n" for i, c in enumerate(clips)))
-    with pytest.raises(AppError, match="does not exist"):
-        client.predict("no/such/folder", None, False, 1, "", api_name="/video_train")
-    job_id = client.predict(str(table), None, False, 1, "api-rater", api_name="/video_train")
+    with pytest.raises(AppError, match="not allowed"):
+        client.predict("../../etc", None, False, 1, "", api_name="/video_train")
+    with pytest.raises(AppError, match="No data set 'absent'"):
+        client.predict("absent", None, False, 1, "", api_name="/video_train")
+    job_id = client.predict("few-clips.csv", None, False, 1, "api-rater", api_name="/video_train")
     job = wait_for_job(client, job_id)
     assert job["state"] == "done", job["error"]
     assert job["result"]["name"] == "api-rater" and set(job["result"]["test"]) == {"video", "audio", "fused"}

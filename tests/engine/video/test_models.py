@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
-from engine.errors import InputError
-from engine.video.models import AudioCNN, FrameEncoder, FusionHead, ModelConfig, VisualHead, audio_resnet18, fuse
+from engine.errors import InputError, WeightsError
+from engine.video.models import (
+    AudioCNN,
+    FrameEncoder,
+    FusionHead,
+    KineticsEncoder,
+    ModelConfig,
+    VisualHead,
+    audio_resnet18,
+    fuse,
+)
 
 VIDEO = torch.tensor([[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]])
 AUDIO = torch.tensor([[0.1, 0.1, 0.1, 0.7], [0.1, 0.1, 0.1, 0.7]])
@@ -63,6 +75,20 @@ def test_frame_encoder_pools_over_time() -> None:
     moving = encoder.clip_embedding(features[None])
     torch.testing.assert_close(moving[0, 2560:], (features[1:] - features[:-1]).abs().mean(dim=0))
     assert VisualHead(3840)(moving).shape == (1, 4)
+
+
+def test_kinetics_encoder_embeds_clips_of_frames() -> None:
+    encoder = KineticsEncoder(weights="random")
+    frames = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
+    kept = encoder.frame_features(frames)
+    assert kept.dtype == torch.uint8 and kept.shape == (4, 32, 32, 3)  # frames are kept for the 3-D network
+    assert encoder.clip_embedding(kept[None]).shape == (1, 512)
+
+
+def test_missing_kinetics_weights_say_how_to_add_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(WeightsError, match="engine.weights add r2plus1d_18-91a641e6.pth"):
+        KineticsEncoder()
 
 
 @pytest.mark.parametrize("changes, message", [({"visual_arch": "slowfast"}, "visual encoder"),

@@ -14,7 +14,7 @@ import torch
 from engine.errors import InputError
 from engine.video.__main__ import main
 from engine.video.labels import LEVELS
-from engine.video.models import fuse
+from engine.video.models import ModelConfig, fuse
 from engine.video.rater import Rater
 from engine.video.scoring import score, worst_row
 
@@ -83,6 +83,13 @@ def test_a_truncated_file_is_rated_as_far_as_it_goes(media: dict[str, Path], ran
 def test_rotated_and_odd_sized_files_are_rated(media: dict[str, Path], random_rater: Rater) -> None:
     for name in ("rotated", "odd", "vfr"):
         assert score(media[name], random_rater).windows
+
+
+def test_the_kinetics_encoder_rates_too(media: dict[str, Path]) -> None:
+    config = ModelConfig(visual_arch="r2plus1d_18", visual_weights="random", frame_size=32, frames_per_window=4,
+                         audio_width=4)
+    result = score(media["tone"], Rater.untrained(config))
+    assert len(result.windows) == 1 and "r2plus1d_18: RANDOM" in result.provenance
 
 
 def test_worst_row_takes_the_highest_level_then_the_most_confident() -> None:
