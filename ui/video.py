@@ -54,7 +54,7 @@ KEYS = ("Keys: **1-4** rate the selected window Btl/7/11/15 (then the next one i
         "rate the whole clip, **n**/**p** next/previous window, **u** undo your last rating.")
 
 
-def rater_status(ctx: AppContext) -> str:
+def rater_status() -> str:
     """Whether a rater trained on real data exists, and if not, how to get one."""
     real = catalog.real_data_raters()
     if real:
@@ -108,7 +108,7 @@ def build(ctx: AppContext) -> None:
     catalog.register_all(registry)
     with gr.Tab("Video harm", id="video"):
         gr.Markdown(INTRO)
-        status = gr.Markdown(rater_status(ctx), elem_id="vid-rater-status")
+        status = gr.Markdown(rater_status(), elem_id="vid-rater-status")
         with gr.Row():
             with gr.Column(scale=3):
                 clip = gr.Video(label="Clip", sources=["upload"], elem_id="vid-clip", height=300)

@@ -37,7 +37,7 @@ def metric_rows(test: dict[str, Any]) -> list[list[Any]]:
              test[modality]["mean_class_euclidean"]] for modality in ("video", "audio", "fused")]
 
 
-def build(ctx: AppContext, rater: gr.Dropdown, status: gr.Markdown, rater_status: Callable[[AppContext], str]) -> None:
+def build(ctx: AppContext, rater: gr.Dropdown, status: gr.Markdown, rater_status: Callable[[], str]) -> None:
     """Add the training and probing accordions (inside the Video harm tab); ``rater`` is the tab's picker."""
     registry = ctx.registry
     ctx.jobs.when_done(JOB.name, lambda job: registry.register(catalog.folder_spec((job.result or {})["model_folder"]),
@@ -90,7 +90,7 @@ def build(ctx: AppContext, rater: gr.Dropdown, status: gr.Markdown, rater_status
         return [f"Saved **vidharm:{result.get('name')}** (trained on {kind}); pick it as the rater above.  \n"
                 f"Data: {splits}. Mean class accuracy is the score to read: VidHarm's test set is 74% Btl.",
                 metric_rows(result.get("test", {})), gr.Dropdown(choices=names, value=f"vidharm:{result.get('name')}"),
-                rater_status(ctx)]
+                rater_status()]
 
     @user_errors
     def run_probe_on(upload: str | None, name: str | None, chosen: str,

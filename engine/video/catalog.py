@@ -40,10 +40,11 @@ def folder_spec(folder: str | Path) -> ModelSpec:
 
 
 def saved_raters() -> list[Path]:
-    """Rater folders under :func:`models_folder` whose record reads, oldest name first."""
+    """Rater folders under :func:`models_folder` whose record reads, oldest first."""
     root = models_folder()
     folders = []
-    for record in sorted(root.glob(f"*/{CONFIG_FILE}")) if root.is_dir() else []:
+    records = sorted(root.glob(f"*/{CONFIG_FILE}"), key=lambda path: path.stat().st_mtime) if root.is_dir() else []
+    for record in records:
         try:
             read_record(record.parent)
         except InputError:

@@ -320,9 +320,15 @@ def train(data: ClipSet, model_config: ModelConfig, config: TrainingConfig, work
     rater = Rater.untrained(model_config)
     rater.device = str(rank.device)
     started = time.perf_counter()
+    # 1. every clip's features, once
     features = extract_features(data, FeatureCache(cache_dir, rater), rank, on_features)
     say(f"features of {sum(len(c) for c in data.splits.values())} clips ready in {time.perf_counter() - started:.1f} s")
     train_split, val_split = features["train"], features["val"]
+    audio_train = train_split.with_audio
+    fusion_clips = val_split.with_audio if audio_train else []
+    if model_config.fusion == "learned" and not fusion_clips:
+        raise InputError("The learned fusion needs training and validation clips with sound; choose product, mean "
+                         "or max.")
     histories: dict[str, History] = {}
 
     # 2. the visual head on frozen embeddings
@@ -342,7 +348,6 @@ def train(data: ClipSet, model_config: ModelConfig, config: TrainingConfig, work
         rater.visual_head.cpu()
 
     # 3. the audio network on log-mel crops
-    audio_train = train_split.with_audio
     if audio_train and not _load_stage("audio", rater.audio_net, work_dir):
         augment = SpecAugment()
 
@@ -376,7 +381,6 @@ def train(data: ClipSet, model_config: ModelConfig, config: TrainingConfig, work
         say("no training clip has sound: the audio branch stays untrained and is not used")
 
     # 4. the fusion head on held-out (validation) predictions
-    fusion_clips = val_split.with_audio if audio_train else []
     if fusion_clips:
         head = FusionHead()
         if not _load_stage("fusion", head, work_dir):
@@ -395,12 +399,12 @@ def train(data: ClipSet, model_config: ModelConfig, config: TrainingConfig, work
                 lambda epoch: epoch_batches(levels, FUSION_BATCH, config, epoch, rank), config.fusion_epochs,
                 None, config, work_dir, resume, rank, on_progress, show_bar)
         rater.fusion_head = head.cpu()
-    elif model_config.fusion == "learned":
-        raise InputError("The learned fusion needs validation clips with sound; choose product, mean or max.")
     if not audio_train:
-        rater.audio_net = None  # type: ignore[assignment]
+        rater.audio_net = None
     rater.eval()
-    metrics = {"data": data.statistics(), "notes": data.notes,
+    notes = data.notes + (["The learned fusion head was fitted on the validation clips: its validation scores are "
+                           "optimistic; read its test scores."] if fusion_clips else [])
+    metrics = {"data": data.statistics(), "notes": notes,
                **{split: evaluate_split(rater, features[split], model_config.fusion, bool(audio_train))
                   for split in ("val", "test")}}
     return TrainingRun(rater, metrics, histories)
