@@ -27,6 +27,7 @@ TAB_MODULES = [
     "ui.explain",
     "ui.intent",
     "ui.histology",
+    "ui.video",
     "ui.models",
     "ui.jobs",
     "ui.annotations",

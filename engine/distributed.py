@@ -74,3 +74,9 @@ def mean_over_ranks(value: float) -> float:
     tensor = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return float(tensor.item()) / dist.get_world_size()
+
+
+def barrier() -> None:
+    """Wait until every rank reaches this point (no-op in single-process runs)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()

@@ -181,14 +181,17 @@ def torchvision_loader(arch: str, file: str | Path | None = None, weights_kind: 
 
 
 def imagenet_classifier_spec(arch: str) -> ModelSpec:
-    """The registry entry for torchvision's ImageNet classifier ``arch`` with pretrained weights."""
+    """The registry entry for torchvision's pretrained classifier ``arch`` (ImageNet; Kinetics-400 for the
+    video architectures, whose task is ``video-classification``)."""
+    spec = weights.ARCHITECTURES[arch]
+    dataset = "ImageNet-1k" if spec.task == "image-classification" else "Kinetics-400"
     return ModelSpec(
         name=arch,
-        task="image-classification",
+        task=spec.task,
         arch=arch,
         loader=torchvision_loader(arch),
         labels=weights.LazyCategories(arch),
-        description=f"torchvision {arch}, ImageNet-1k {weights.ARCHITECTURES[arch].tag}",
+        description=f"torchvision {arch}, {dataset} {spec.tag}",
         availability=lambda: weights.find(arch),
     )
 
@@ -213,7 +216,7 @@ def register_user_checkpoint(registry: Registry, file: str | Path, arch: str | N
     shutil.copyfile(source, path)  # keep it: uploads live in a temporary folder
     spec = ModelSpec(
         name=name or f"user:{source.stem}",
-        task="image-classification",
+        task=weights.ARCHITECTURES[arch].task,
         arch=arch,
         loader=torchvision_loader(arch, file=path),
         labels=weights.LazyCategories(arch),

@@ -66,7 +66,8 @@ class PackagedWeights:
 
 @dataclass(frozen=True)
 class ArchSpec:
-    """A supported torchvision architecture and the ImageNet weights Workbench uses for it.
+    """A supported torchvision architecture and the pretrained weights Workbench uses for it
+    (ImageNet; Kinetics-400 for the video models).
 
     ``filename`` is torchvision's file name for those weights (its hash prefix included); it is kept
     here, checked against torchvision's metadata by the tests, so that listing weights does not
@@ -77,6 +78,7 @@ class ArchSpec:
     tag: str
     filename: str
     packaged: PackagedWeights | None = None
+    task: str = "image-classification"  # what the pretrained head does (the registry lists image classifiers)
 
 
 ARCHITECTURES: dict[str, ArchSpec] = {
@@ -98,6 +100,8 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         ArchSpec("squeezenet1_1", "IMAGENET1K_V1", "squeezenet1_1-b8a52dc0.pth"),
         ArchSpec("resnet18", "IMAGENET1K_V1", "resnet18-f37072fd.pth"),
         ArchSpec("resnet50", "IMAGENET1K_V2", "resnet50-11ad3fa6.pth"),
+        # video: the Kinetics-400 visual branch of the VidHarm rater (engine/video), when its file is added
+        ArchSpec("r2plus1d_18", "KINETICS400_V1", "r2plus1d_18-91a641e6.pth", task="video-classification"),
     )
 }
 
@@ -156,7 +160,7 @@ def _spec(arch: str) -> ArchSpec:
 def _torchvision_builder(arch: str) -> Callable[..., nn.Module]:
     from torchvision import models  # here, not at import: torchvision takes seconds to import
 
-    return getattr(models, arch)
+    return models.get_model_builder(arch)  # image and video models alike
 
 
 def weights_enum(arch: str) -> WeightsEnum:
@@ -168,7 +172,7 @@ def weights_enum(arch: str) -> WeightsEnum:
 
 
 def categories(arch: str) -> list[str]:
-    """The ImageNet class names of ``arch``'s pretrained head, from torchvision's metadata."""
+    """The class names (ImageNet or Kinetics-400) of ``arch``'s pretrained head, from torchvision's metadata."""
     return list(weights_enum(arch).meta["categories"])
 
 

@@ -39,7 +39,8 @@ def build(ctx: AppContext) -> None:
         models_table = gr.Dataframe(model_rows, headers=MODEL_HEADERS, interactive=False, wrap=True,
                                     label="Registered models", elem_id="models-table")
         weights_table = gr.Dataframe(weights_rows, headers=WEIGHT_HEADERS, interactive=False, wrap=True,
-                                     label="Pretrained ImageNet weights on this machine", elem_id="weights-table")
+                                     label="Pretrained weights (ImageNet; Kinetics-400 for video) on this machine",
+                                     elem_id="weights-table")
         with gr.Row():
             choice = gr.Dropdown(registry.names(), label="Model", scale=3)
             load_button = gr.Button("Load now", scale=1)
