@@ -81,8 +81,10 @@ HEAVY: dict[str, Any] = {"concurrency_id": "heavy", "concurrency_limit": 2}
 def shortcut_script(keys: dict[str, str]) -> str:
     """``<head>`` JavaScript that clicks the button with the given ``elem_id`` when its key is pressed.
 
-    Keys are ignored while the user types in a text field or holds a modifier, and a button only answers
-    while it is on screen (its view is the one shown).
+    A key is a ``KeyboardEvent.key`` value (``"1"``, ``"u"``, ``"ArrowLeft"``) or a ``KeyboardEvent.code``
+    with an optional ``"Shift+"`` (``"Shift+Digit1"``: the same physical key on every keyboard layout).
+    Keys are ignored while the user types in a text field or holds Ctrl, Alt or Meta, and a button only
+    answers while it is on screen (its view is the one shown).
     """
     mapping = json.dumps(keys)
     return f"""<script>
@@ -91,7 +93,8 @@ document.addEventListener("keydown", (event) => {{
   const target = event.target;
   if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
   const ids = {mapping};
-  const button = ids[event.key] && document.getElementById(ids[event.key]);
+  const id = ids[(event.shiftKey ? "Shift+" : "") + event.code] || ids[event.key];
+  const button = id && document.getElementById(id);
   if (!button || button.offsetParent === null) return;
   event.preventDefault();
   button.click();

@@ -53,6 +53,12 @@ class SessionValues(Generic[T]):
                 self._values.popitem(last=False)
             return self._values[key]
 
+    def set(self, request: gr.Request | None, value: T) -> None:
+        """Replace the caller's value."""
+        self.get(request)
+        with self._lock:
+            self._values[session_id(request)] = value
+
     def drop(self, request: gr.Request | None) -> None:
         """Forget the caller's value (the page was closed)."""
         with self._lock:

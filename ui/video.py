@@ -10,6 +10,8 @@ ratings in VidHarm's layout for training. Training and the discrimination probe 
 from __future__ import annotations
 
 import time
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,23 +27,12 @@ from engine.video.models import FUSION_RULES
 from engine.video.scoring import HarmScores, score
 from engine.video.synthetic import example_clip
 from ui import video_train
-from ui.common import HEAVY, AppContext, require_annotator, user_errors
+from ui.common import HEAVY, AppContext, require_annotator, shortcut_script, user_errors
+from ui.sessions import SessionValues
 
-HEAD = """<script>
-document.addEventListener("keydown", (event) => {
-  if (event.ctrlKey || event.metaKey || event.altKey) return;
-  const target = event.target;
-  if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
-  const digit = {"Digit1": 0, "Digit2": 1, "Digit3": 2, "Digit4": 3}[event.code];
-  let id = null;
-  if (digit !== undefined) id = (event.shiftKey ? "vid-clip-" : "vid-win-") + digit;
-  else id = {"n": "vid-next", "p": "vid-prev", "u": "vid-undo"}[event.key];
-  const button = id && document.getElementById(id);
-  if (!button || button.offsetParent === null) return;  // only while the Video harm tab is on screen
-  event.preventDefault();
-  button.click();
-});
-</script>"""
+HEAD = shortcut_script({**{f"Digit{k + 1}": f"vid-win-{k}" for k in range(4)},
+                        **{f"Shift+Digit{k + 1}": f"vid-clip-{k}" for k in range(4)},
+                        "n": "vid-next", "p": "vid-prev", "u": "vid-undo"})
 INTRO = (
     "**VidHarm** (Edstedt et al., ICPR 2022): Swedish age levels **Btl** (all ages), **7**, **11**, **15**, rated "
     "by the risk of harm to children (violence, threats, fear), not by taste. The clip is cut into 10-s windows; "
@@ -49,6 +40,18 @@ INTRO = (
     "probabilities, fused by their product; the clip's rating is its **worst window**, as trailers' ratings follow "
     "their most severe scene."
 )
+@dataclass
+class RatedClip:
+    """The clip a page last rated, kept on the server: its file, name, window spans, when shown, its token."""
+
+    clip: str
+    name: str
+    windows: list[tuple[float, float]]
+    shown_at: float
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+SESSIONS: SessionValues[RatedClip | None] = SessionValues(lambda: None)
 TABLE_HEADERS = ["window", "start (s)", "end (s)", "rating", "picture", "sound", "pushed by", "harm score 0-3"]
 KEYS = ("Keys: **1-4** rate the selected window Btl/7/11/15 (then the next one is selected), **Shift+1-4** "
         "rate the whole clip, **n**/**p** next/previous window, **u** undo your last rating.")
@@ -123,7 +126,8 @@ def build(ctx: AppContext) -> None:
         timeline = gr.Plot(label="Level probabilities over time (picture, sound, fused)")
         frames = gr.Gallery(label="Key frames of the worst window", columns=4, height=200, elem_id="vid-frames")
         table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, label="Windows", elem_id="vid-windows")
-        facts = gr.JSON(None, visible=False)  # the rated clip's path and window spans, for annotating
+        # the rated clip (its file and windows) stays on the server; the page holds only its token
+        on_screen = gr.Textbox(visible=False)
         with gr.Accordion("Rate it yourself", open=True):
             gr.Markdown(KEYS)
             window = gr.Number(0, precision=0, minimum=0, label="Selected window (its index in the table)",
@@ -145,7 +149,7 @@ def build(ctx: AppContext) -> None:
         video_train.build(ctx, rater, status, rater_status)
 
     @user_errors
-    def rate(path: str | None, name: str | None, stride_s: float, rule: str,
+    def rate(path: str | None, name: str | None, stride_s: float, rule: str, request: gr.Request,
              progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
         """Rate a clip: summary, timeline, key frames of the worst window, per-window table."""
         if not path:
@@ -156,50 +160,58 @@ def build(ctx: AppContext) -> None:
         result = score(path, model, stride_s=float(stride_s), fusion=rule,
                        on_window=lambda w: progress(min(w.end_s / max(duration, w.end_s), 1.0),
                                                     desc=f"window {w.index + 1}"))
-        spans = [[w.start_s, w.end_s] for w in result.windows]
-        state = {"clip": path, "name": Path(path).name, "windows": spans, "shown_at": time.time()}
+        rated = RatedClip(path, Path(path).name, [(w.start_s, w.end_s) for w in result.windows], time.time())
+        SESSIONS.set(request, rated)
         return (summary_markdown(result), plots.timeline(result), key_frames(path, result), window_rows(result),
-                state, result.worst.index)
+                rated.token, result.worst.index)
 
     def use_example() -> str:
         """The synthetic example clip (made on first use)."""
         return str(example_clip(settings.current().data_dir / "video" / "examples"))
 
+    def shown_clip(token: str | None, request: gr.Request) -> RatedClip:
+        rated = SESSIONS.get(request)
+        if rated is None or not token or token != rated.token:
+            raise InputError("Rate a clip first (the clip on this page is no longer the one rated); then rate it "
+                             "yourself.")
+        return rated
+
     def rate_window_with(level: int) -> Any:
         @user_errors
-        def save(state: dict[str, Any] | None, index: float, annotator: str) -> tuple[str, Any, dict[str, Any]]:
-            """Save your level for window ``index`` of the rated clip; returns a message, the next window, the state."""
-            who = require_annotator(annotator)
-            if not state:
-                raise InputError("Rate a clip first; then rate its windows.")
-            spans = state["windows"]
-            index = int(min(max(index, 0), len(spans) - 1))
-            start, end = spans[index]
-            annotate.rate_window(store, state["clip"], start, end, LEVELS[level], who, state["name"],
-                                 time.time() - state["shown_at"])
-            state = {**state, "shown_at": time.time()}
+        def save(on_screen: str | None, index: float, annotator: str, request: gr.Request) -> tuple[str, Any]:
+            """Save your level for window ``index`` of the clip on screen (``on_screen``: the token /video_rate
+            returned); returns a message and the next window."""
+            who = require_annotator(annotator, request)
+            rated = shown_clip(on_screen, request)
+            index = int(min(max(index or 0, 0), len(rated.windows) - 1))
+            start, end = rated.windows[index]
+            annotate.rate_window(store, rated.clip, start, end, LEVELS[level], who, rated.name,
+                                 time.time() - rated.shown_at)
+            rated.shown_at = time.time()
             return (f"Saved window {index} ({start:.1f}-{end:.1f} s) as **{LEVELS[level]}**.",
-                    min(index + 1, len(spans) - 1), state)
+                    min(index + 1, len(rated.windows) - 1))
 
         return save
 
     def rate_clip_with(level: int) -> Any:
         @user_errors
-        def save(state: dict[str, Any] | None, annotator: str) -> str:
-            """Save your level for the whole rated clip."""
-            who = require_annotator(annotator)
-            if not state:
-                raise InputError("Rate a clip first; then rate it yourself.")
-            annotate.rate_clip(store, state["clip"], LEVELS[level], who, state["name"],
-                               time.time() - state["shown_at"])
+        def save(on_screen: str | None, annotator: str, request: gr.Request) -> str:
+            """Save your level for the whole clip on screen (``on_screen``: the token /video_rate returned)."""
+            who = require_annotator(annotator, request)
+            rated = shown_clip(on_screen, request)
+            annotate.rate_clip(store, rated.clip, LEVELS[level], who, rated.name, time.time() - rated.shown_at)
             return f"Saved the whole clip as **{LEVELS[level]}**."
 
         return save
 
+    def next_window(index: float, request: gr.Request) -> int:
+        rated = SESSIONS.get(request)
+        return min(int(index or 0) + 1, max(len(rated.windows) - 1, 0) if rated else 0)
+
     @user_errors
-    def undo_last(annotator: str) -> str:
+    def undo_last(annotator: str, request: gr.Request) -> str:
         """Take back your latest clip or window rating."""
-        who = require_annotator(annotator)
+        who = require_annotator(annotator, request)
         latest = store.annotations(annotator=who, newest_first=True, limit=20)
         mine = next((a for a in latest if a.task in (annotate.CLIP_TASK, annotate.WINDOW_TASK)), None)
         if mine is None:
@@ -218,17 +230,16 @@ def build(ctx: AppContext) -> None:
                 f"(upload the zip) or `python -m trainers.vidharm --data UNZIPPED --out my-rater`.",
                 str(summary.path))
 
-    outputs = [summary, timeline, frames, table, facts, window]
+    outputs = [summary, timeline, frames, table, on_screen, window]
     run.click(rate, [clip, rater, stride, fusion], outputs, api_name="video_rate", **HEAVY)
     example.click(use_example, None, clip, api_name="video_example")
     for level, button in enumerate(window_buttons):
-        button.click(rate_window_with(level), [facts, window, ctx.annotator], [rating_status, window, facts],
+        button.click(rate_window_with(level), [on_screen, window, ctx.annotator], [rating_status, window],
                      api_name=f"video_rate_window_{LEVELS[level].lower()}")
     for level, button in enumerate(clip_buttons):
-        button.click(rate_clip_with(level), [facts, ctx.annotator], rating_status,
+        button.click(rate_clip_with(level), [on_screen, ctx.annotator], rating_status,
                      api_name=f"video_rate_clip_{LEVELS[level].lower()}")
-    previous.click(lambda index: max(int(index) - 1, 0), window, window, api_visibility="private")
-    following.click(lambda index, state: min(int(index) + 1, max(len((state or {}).get("windows", [])) - 1, 0)),
-                    [window, facts], window, api_visibility="private")
+    previous.click(lambda index: max(int(index or 0) - 1, 0), window, window, api_visibility="private")
+    following.click(next_window, window, window, api_visibility="private")
     undo.click(undo_last, ctx.annotator, rating_status, api_name="video_undo")
     export.click(export_ratings, None, [rating_status, exported], api_name="video_export", **HEAVY)

@@ -3,9 +3,7 @@ folder, a CSV, an uploaded VidHarm-layout zip or the synthetic set), and probe a
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -19,6 +17,7 @@ from engine.video.probing import probe, read_probe_csv
 from engine.video.training import JOB, datasets_folder
 from ui.common import HEAVY, AppContext, user_errors
 from ui.jobs import job_panel
+from ui.sessions import session_folder
 
 METRIC_HEADERS = ["modality", "clips", "accuracy", "mean class accuracy", "mean class ordinal distance"]
 TRAIN_HELP = (
@@ -93,12 +92,12 @@ def build(ctx: AppContext, rater: gr.Dropdown, status: gr.Markdown, rater_status
                 rater_status()]
 
     @user_errors
-    def run_probe_on(upload: str | None, name: str | None, chosen: str,
+    def run_probe_on(upload: str | None, name: str | None, chosen: str, request: gr.Request,
                      progress: gr.Progress = gr.Progress()) -> tuple[Any, dict[str, Any]]:
         """Probe the chosen rater on a zip of probe.csv + clips."""
         if not upload:
             raise InputError("Upload a zip holding probe.csv (path,group) and its clips.")
-        folder = Path(tempfile.mkdtemp(prefix="workbench-probe-"))
+        folder = session_folder(request, "probe")
         unpack = unpack_archive(upload, folder, required="probe.csv")
         result = probe(read_probe_csv(unpack / "probe.csv"), registry.get(name or catalog.UNTRAINED_NAME).model,
                        chosen, on_clip=lambda done, total: progress(done / total, desc=f"clip {done}/{total}"))

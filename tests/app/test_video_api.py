@@ -28,26 +28,28 @@ def example(client) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_rating_the_example_clip(client, example: str) -> None:  # type: ignore[no-untyped-def]
-    summary, plot, frames, table, facts, window = client.predict(
+    summary, plot, frames, table, token, window = client.predict(
         handle_file(example), "vidharm-untrained (RANDOM heads)", 10, "product", api_name="/video_rate")
     assert summary.startswith("## Rating:") and "RANDOM" in summary
     assert [row[1:3] for row in table["data"]] == [[0.0, 10.0], [10.0, 20.0], [20.0, 30.0]]
-    assert facts["windows"] == [[0.0, 10.0], [10.0, 20.0], [20.0, 30.0]] and 0 <= window <= 2
+    assert len(token) == 32 and 0 <= window <= 2  # the page holds a token; the clip's facts stay on the server
     assert len(frames) == 4 and plot is not None
     level = summary.split("## Rating: ")[1].split()[0]
     assert level in {row[3] for row in table["data"]}
 
 
 def test_ratings_go_to_the_store_and_export(client, example: str) -> None:  # type: ignore[no-untyped-def]
-    *_, facts, _ = client.predict(handle_file(example), "vidharm-untrained (RANDOM heads)", 10, "mean",
+    *_, token, _ = client.predict(handle_file(example), "vidharm-untrained (RANDOM heads)", 10, "mean",
                                   api_name="/video_rate")
     with pytest.raises(AppError, match="annotator"):
-        client.predict(facts, 0, "", api_name="/video_rate_window_11")
-    status, following, facts = client.predict(facts, 0, "tester", api_name="/video_rate_window_btl")
+        client.predict(token, 0, "", api_name="/video_rate_window_11")
+    with pytest.raises(AppError, match="Rate a clip first"):  # a forged token rates nothing
+        client.predict("f" * 32, 0, "tester", api_name="/video_rate_window_11")
+    status, following = client.predict(token, 0, "tester", api_name="/video_rate_window_btl")
     assert "window 0 (0.0-10.0 s)" in status and "Btl" in status and following == 1
-    status, following, facts = client.predict(facts, 1, "tester", api_name="/video_rate_window_15")
+    status, following = client.predict(token, 1, "tester", api_name="/video_rate_window_15")
     assert "**15**" in status and following == 2
-    assert "**11**" in client.predict(facts, "tester", api_name="/video_rate_clip_11")
+    assert "**11**" in client.predict(token, "tester", api_name="/video_rate_clip_11")
     assert "Undid your rating of the whole clip" in client.predict("tester", api_name="/video_undo")
     message, archive = client.predict(api_name="/video_export")
     assert "Exported 2 rated" in message
