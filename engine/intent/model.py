@@ -73,7 +73,8 @@ OPTIONS: tuple[Option, ...] = (
 
 @dataclass(frozen=True)
 class IntentConfig:
-    """How to build a model; the defaults are the CV-selected default pipeline."""
+    """How to build one pipeline; the defaults are the paper's trigram hashing with logistic regression
+    (candidate ``semhash`` of :mod:`engine.intent.selection`, which chooses among pipelines)."""
 
     classifier: str = classifiers.DEFAULT
     features: Features = "semhash"

@@ -129,7 +129,8 @@ def load(path: str | Path) -> IntentModel:
             or config.uses_ngrams != (idf is not None) or (idf is not None and idf.shape != (len(vocabulary),))
             or len(set(labels)) != len(labels) or len(labels) < 2 or not np.isfinite(weights).all()):
         raise _refuse(path, "tensor shapes do not match the vocabulary and intents")
-    temperature = _json(metadata, "calibration", path).get("temperature") if "calibration" in metadata else None
+    calibration = _json(metadata, "calibration", path) if "calibration" in metadata else {}
+    temperature = calibration.get("temperature") if isinstance(calibration, dict) else "not an object"
     if temperature is not None and not (isinstance(temperature, (int, float)) and 0 < temperature < 1e4):
         raise _refuse(path, f"bad calibration temperature {temperature!r}")
     try:

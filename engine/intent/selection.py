@@ -161,9 +161,13 @@ def fold_count(data: LabelledTexts, folds: int) -> int:
     return max(2, min(folds, largest, 3 if len(data) >= LARGE else folds))
 
 
-def repeat_count(data: LabelledTexts) -> int:
-    """How often k-fold CV is repeated with other splits: 10 up to 100 sentences, down to 1 from 1,000."""
-    return max(1, min(10, round(1000 / len(data))))
+MAX_SPLITS = 20
+
+
+def repeat_count(data: LabelledTexts, folds: int = 5) -> int:
+    """How often k-fold CV is repeated with other splits: up to 1,000 / N times, at most :data:`MAX_SPLITS`
+    splits in all (10 x 2 folds for 30 sentences, 4 x 5 folds for 240), once from 1,000 sentences."""
+    return max(1, min(round(1000 / len(data)), MAX_SPLITS // fold_count(data, folds)))
 
 
 def _splits(data: LabelledTexts, folds: int, repeats: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -308,7 +312,7 @@ def select(data: LabelledTexts, candidates: tuple[Candidate, ...] = CANDIDATES, 
     deadline = start + budget_s
     reports = {c.name: CandidateReport(c.name, c.summary) for c in candidates}
     fitted = [c for c in candidates if c.name != BLEND]
-    splits = _splits(data, folds, repeat_count(data), seed)
+    splits = _splits(data, folds, repeat_count(data, folds), seed)
     embedding_seconds = 0.0
     if any(c.config.uses_embedding for c in candidates):
         report(0.0, "embedding the training sentences (once per distinct sentence)")

@@ -22,7 +22,7 @@ def test_folds_and_repeats_follow_the_data_size(webapps: tuple[LabelledTexts, ..
     assert fold_count(synthetic_corpus(4, 200), 5) == 5
     assert fold_count(synthetic_corpus(4, 4_000), 5) == 3
     assert (repeat_count(train_split), repeat_count(synthetic_corpus(4, 200)), repeat_count(synthetic_corpus(4, 2_000))) \
-        == (10, 5, 1)
+        == (4, 4, 1)  # at most 20 splits; webapps: 4 x 5 folds
 
 
 def test_cross_validation_is_repeatable_and_uses_every_fold() -> None:
@@ -50,7 +50,7 @@ def test_auto_picks_the_best_cv_score_and_reports_every_candidate() -> None:
     best = max(reports.values(), key=lambda r: r.cv.mean)
     assert found.winner == best.pipeline and reports[found.winner].status == "selected"
     assert config == next(c.config for c in NGRAM_ONLY if c.name == found.winner)
-    assert all(len(r.fold_accuracies) == found.folds == 3 * 4 for r in reports.values())  # 240 sentences: 4 repeats
+    assert all(len(r.fold_accuracies) == found.folds == 3 * 4 for r in reports.values())  # 240 sentences: 4 repeats of 3 folds
     assert found.winner in found.reason and "ahead of" in found.reason
     assert held_out is not None and held_out.shape == (240, 6) and np.isfinite(held_out).all()
     assert {"pipeline", "cv_accuracy", "seconds", "status"} <= set(found.to_json()["candidates"][0])
@@ -82,7 +82,7 @@ def test_train_refits_the_winner_and_calibrates_it_on_held_out_scores() -> None:
     model = trained.model
     assert model.config.ngram_range == (2, 4)
     assert model.temperature is not None and model.probability_kind == "calibrated probability"
-    assert model.info.cv is not None and len(model.info.cv["folds"]) == 3 * 5  # 200 sentences: 5 repeats
+    assert model.info.cv is not None and len(model.info.cv["folds"]) == 3 * 5  # 200 sentences: 5 repeats of 3 folds
     assert model.info.selection is None  # one pipeline asked for: nothing was chosen
     uncalibrated = train(data, "char-2-4", folds=0).model
     assert uncalibrated.temperature is None and "not calibrated" in uncalibrated.probability_kind
