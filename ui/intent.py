@@ -25,6 +25,7 @@ INTRO = (
     "pipeline (trigrams, letter n-gram ranges, MiniLM sentence embeddings or a mix) is chosen by "
     "cross-validation on your training file."
 )
+CURVE_CHARS = 300  # the typed sentence's own typo curve uses at most this much of it (10 perturbed copies per rate)
 PIPELINE_HELP = "auto: choose by cross-validation on the training file. " + "; ".join(
     f"{c.name}: {c.summary}" for c in CANDIDATES)
 
@@ -118,7 +119,7 @@ def build(ctx: AppContext) -> None:
         known = sum(c.known for c in result.contributions)
         lines.append(f"{known} of {len(result.contributions)} subword n-grams are known to the model.")
         lines += [f"*{note}*" for note in result.notes]
-        own = robustness.sentence_curve(intent_model.predict_labels, sentence[:2_000])
+        own = robustness.sentence_curve(intent_model.predict_labels, sentence[:CURVE_CHARS])
         choice = result.intent if result.intent in intent_model.labels else result.top(1)[0][0]
         return (result.text, result.intent, "\n\n".join(lines), probability_chart(result), highlight_spans(result),
                 gr.update(choices=list(intent_model.labels), value=choice), typo_chart(curves, own, float(rate)))

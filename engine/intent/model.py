@@ -144,7 +144,7 @@ class IntentConfig:
         steps = [name for name, on in (("lower-case", self.lowercase), ("no stop words", self.remove_stop_words),
                                        ("lemmas", self.lemmatize), ("oversampled", self.oversample),
                                        ("synonyms", self.synonyms), ("typos", self.typos),
-                                       ("sublinear tf", self.sublinear_tf)) if on]
+                                       ("sublinear tf", self.sublinear_tf)) if on and self.uses_ngrams]
         features = self.features
         if self.uses_ngrams and self.ngram_range != (3, 3):
             features = features.replace("semhash", f"subword {self.ngram_min}-{self.ngram_max}-grams")
@@ -153,7 +153,7 @@ class IntentConfig:
         classifier = self.classifier
         if self.embedding_classifier:
             classifier += f" + {self.embedding_classifier} on the embedding (scores added)"
-        return f"{classifier} on {features} ({', '.join(steps) or 'raw tokens'})"
+        return f"{classifier} on {features} ({', '.join(steps) or 'raw sentences'})"
 
 
 @dataclass(frozen=True)

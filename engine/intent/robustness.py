@@ -21,7 +21,7 @@ from engine.intent.data import LabelledTexts
 
 TYPO_RATES: tuple[float, ...] = (0.0, 0.05, 0.10, 0.15, 0.20)
 CURVE_SENTENCES = 500
-VARIANTS = 20  # perturbed copies of one sentence for its own curve
+VARIANTS = 10  # perturbed copies of one sentence for its own curve
 
 Predict = Callable[[list[str]], list[str]]
 
