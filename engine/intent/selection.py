@@ -29,7 +29,8 @@ from engine.intent.model import IntentConfig, IntentModel, ModelInfo, Progress, 
 
 AUTO = "auto"
 DEFAULT_BUDGET_S = 90.0
-EMBED_PROBE = 256  # sentences embedded first (after loading the model) to project how long all of them take
+WARM_UP = 32  # sentences embedded right after loading the model, before timing
+EMBED_PROBE = 256  # sentences embedded next, timed, to project how long all of them take
 LARGE = 3_000  # from this many sentences, 3 folds (each held-out part still has 1,000+ sentences)
 
 _RAW_NGRAMS = {"lemmatize": False, "oversample": False, "synonyms": False, "sublinear_tf": True,
@@ -241,11 +242,12 @@ def _embed_within(texts: list[str], deadline: float, report: Progress) -> tuple[
     if not missing:
         return True, 0.0, ""
     embeddings.load()
+    embeddings.encode(missing[:WARM_UP])  # the first batches pay one-off set-up costs: not timed
     began = time.monotonic()
-    probe = missing[:EMBED_PROBE]
+    probe = missing[WARM_UP:WARM_UP + EMBED_PROBE]
     embeddings.encode(probe)
-    rest = missing[len(probe):]
-    projected = (time.monotonic() - began) / len(probe) * len(rest)
+    rest = missing[WARM_UP + len(probe):]
+    projected = (time.monotonic() - began) / max(len(probe), 1) * len(rest)
     if time.monotonic() + projected > deadline:
         return False, time.monotonic() - start, (
             f"embedding {len(missing):,} sentences would take about {projected + time.monotonic() - began:.0f} s, "
@@ -254,7 +256,8 @@ def _embed_within(texts: list[str], deadline: float, report: Progress) -> tuple[
     return True, time.monotonic() - start, ""
 
 
-def _reason(reports: list[CandidateReport], winner: CandidateReport, held_out: int) -> str:
+def _reason(reports: list[CandidateReport], winner: CandidateReport, held_out: int,
+            losses: dict[str, float]) -> str:
     scored = sorted((r for r in reports if r.cv is not None and r is not winner), key=lambda r: -r.cv.mean)
     cv = winner.cv
     if cv is None:
@@ -267,8 +270,9 @@ def _reason(reports: list[CandidateReport], winner: CandidateReport, held_out: i
     gap = cv.mean - runner_up.cv.mean
     text += (f", ahead of {runner_up.pipeline} ({runner_up.cv.mean:.3f}, {100 * gap:+.1f} points, about "
              f"{round(gap * held_out):,} more of {held_out:,} held-out predictions right)")
-    if gap <= 0:
-        text += "; tied, so the one earlier in the list (simpler, faster) won"
+    if gap <= 0 and losses:
+        text += ("; tied on accuracy, so the lower held-out log loss (calibrated) decided: "
+                 + ", ".join(f"{name} {loss:.3f}" for name, loss in sorted(losses.items(), key=lambda x: x[1])))
     return text
 
 
@@ -290,6 +294,30 @@ def _blend(ngrams: CandidateReport, embedding: CandidateReport, data: LabelledTe
     accuracies = [accuracy(best([k for k in range(done) if k != j] or [j]), [j]) for j in range(done)]
     weight = best(list(range(done)))
     return accuracies, weight, [ngrams.held_out[j] + weight * embedding.held_out[j] for j in range(done)]
+
+
+def _held_out_matrix(found: CandidateReport, data: LabelledTexts,
+                     splits: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """A candidate's held-out scores as one ``[N, n_intents]`` matrix (NaN rows: never held out)."""
+    held = np.full((len(data), len(set(data.labels))), np.nan)
+    for (_, test_index), scores in zip(splits, found.held_out):
+        held[test_index] = scores  # a later repeat replaces the row
+    return held
+
+
+def held_out_log_loss(held: np.ndarray, data: LabelledTexts) -> tuple[float, float | None]:
+    """Mean log loss of temperature-scaled held-out scores and the fitted temperature, over the rows
+    held out with their true intent known to the fold's model (``(inf, None)`` when there are none)."""
+    from scipy.special import logsumexp
+
+    labels = sorted(set(data.labels))
+    truth = np.array([labels.index(label) for label in data.labels])
+    rows = ~np.isnan(held).any(axis=1) & np.isfinite(held[np.arange(len(truth)), truth])
+    if not rows.any():
+        return float("inf"), None
+    temperature = fit_temperature(held[rows], truth[rows])
+    scaled = held[rows] * temperature
+    return float(np.mean(logsumexp(scaled, axis=1) - scaled[np.arange(rows.sum()), truth[rows]])), temperature
 
 
 def select(data: LabelledTexts, candidates: tuple[Candidate, ...] = CANDIDATES, budget_s: float = DEFAULT_BUDGET_S,
@@ -355,20 +383,20 @@ def select(data: LabelledTexts, candidates: tuple[Candidate, ...] = CANDIDATES, 
             configs[BLEND] = replace(configs[best_ngrams.pipeline], features="semhash+embedding",
                                       embedding_classifier=configs["embedding"].classifier, embedding_weight=weight)
     scored = [r for r in reports.values() if r.cv is not None]
-    # max keeps the first of equals: the one earlier in the list (simpler, faster)
-    winner = max(scored, key=lambda r: r.cv.mean) if scored else reports[candidates[0].name]  # type: ignore[union-attr]
+    best = max((r.cv.mean for r in scored), default=None)  # type: ignore[union-attr]
+    tied = [r for r in scored if r.cv.mean == best]  # type: ignore[union-attr]
+    losses = {r.pipeline: held_out_log_loss(_held_out_matrix(r, data, splits), data)[0] for r in tied} \
+        if len(tied) > 1 else {}
+    # equal accuracy: the better calibrated held-out probabilities, then the one earlier in the list
+    winner = min(tied, key=lambda r: losses.get(r.pipeline, 0.0)) if tied else reports[candidates[0].name]
     if winner.cv is not None:
         winner.status = "selected"
     done_splits = max((len(r.fold_accuracies) for r in scored), default=0)
     held_out_count = sum(len(test) for _, test in splits[:done_splits])
     selection = Selection(tuple(reports.values()), winner.pipeline, _reason(list(reports.values()), winner,
-                                                                            held_out_count),
+                                                                            held_out_count, losses),
                           len(splits), len(data), float(budget_s), time.monotonic() - start, embedding_seconds)
-    held = None
-    if winner.held_out:
-        held = np.full((len(data), len(set(data.labels))), np.nan)
-        for (_, test_index), scores in zip(splits, winner.held_out):
-            held[test_index] = scores  # a later repeat replaces the row
+    held = _held_out_matrix(winner, data, splits) if winner.held_out else None
     return selection, configs[winner.pipeline], held
 
 
@@ -422,10 +450,7 @@ def train(data: LabelledTexts, pipeline: str | IntentConfig = AUTO, budget_s: fl
     report(0.85, f"fitting {name} on all {len(data):,} sentences")
     model = fit(data, config, info, lambda f, m: report(0.85 + 0.15 * f, m))
     if held_out is not None:
-        truth = np.array([model.labels.index(label) for label in data.labels])
-        rows = ~np.isnan(held_out).any(axis=1) & np.isfinite(held_out[np.arange(len(truth)), truth])
-        if rows.any():
-            model.temperature = fit_temperature(held_out[rows], truth[rows])
+        model.temperature = held_out_log_loss(held_out, data)[1]
     winner = next((r for r in selection.candidates if r.pipeline == name), None) if selection else None
     model.info = replace(model.info, train_seconds=round(time.perf_counter() - start, 3),
                          cv=winner.cv.to_json() if winner is not None and winner.cv is not None else None,
