@@ -320,34 +320,15 @@ def held_out_log_loss(held: np.ndarray, data: LabelledTexts) -> tuple[float, flo
     return float(np.mean(logsumexp(scaled, axis=1) - scaled[np.arange(rows.sum()), truth[rows]])), temperature
 
 
-def select(data: LabelledTexts, candidates: tuple[Candidate, ...] = CANDIDATES, budget_s: float = DEFAULT_BUDGET_S,
-           folds: int = 5, seed: int = 0,
-           progress: Progress | None = None) -> tuple[Selection, IntentConfig, np.ndarray | None]:
-    """Score ``candidates`` by stratified k-fold CV on ``data`` within ``budget_s`` seconds; pick the best.
+def _score_round_robin(data: LabelledTexts, fitted: list[Candidate], reports: dict[str, CandidateReport],
+                       splits: list[tuple[np.ndarray, np.ndarray]], seed: int, start: float, deadline: float,
+                       report: Progress) -> None:
+    """Fit and score the candidates split by split (split 1 of each, then split 2, ...) until ``deadline``.
 
-    Small files get the k-fold CV repeated with other splits (:func:`repeat_count`), so that the
-    choice does not hinge on one split of a few dozen sentences.
-
-    Returns the :class:`Selection`, the winner's configuration (for ``hybrid``, with its n-gram part
-    and blend weight filled in) and its held-out scores ``[N, n_intents]`` (rows never held out are
-    NaN; None when the winner was not cross-validated), on which :func:`train` calibrates.
+    A candidate whose next split would end past the deadline (its mean split time so far; for the
+    first split, the first candidate's time scaled by ``cost``) stops; one that gets no split at all
+    is marked skipped. Results go into ``reports``.
     """
-    require_trainable(data)
-    if budget_s <= 0:
-        raise WorkbenchError(f"The time budget must be positive, not {budget_s} s.")
-    report = progress or (lambda fraction, message: None)
-    start = time.monotonic()
-    deadline = start + budget_s
-    reports = {c.name: CandidateReport(c.name, c.summary) for c in candidates}
-    fitted = [c for c in candidates if c.name != BLEND]
-    splits = _splits(data, folds, repeat_count(data, folds), seed)
-    embedding_seconds = 0.0
-    if any(c.config.uses_embedding for c in candidates):
-        report(0.0, "embedding the training sentences (once per distinct sentence)")
-        done, embedding_seconds, note = _embed_within(list(data.texts), deadline, lambda f, m: report(0.3 * f, m))
-        for c in candidates:
-            if c.config.uses_embedding and not done:
-                reports[c.name].status, reports[c.name].note = "skipped", note
     unit = None  # seconds per unit of candidate cost, measured on the first split
     for number, (train_index, test_index) in enumerate(splits):
         for c in fitted:
@@ -361,7 +342,7 @@ def select(data: LabelledTexts, candidates: tuple[Candidate, ...] = CANDIDATES, 
                     found.note = (f"one fold would take about {estimate:.0f} s; "
                                   f"{max(0.0, deadline - time.monotonic()):.0f} s of the budget were left")
                 continue
-            report(min(0.95, 0.3 + 0.7 * (time.monotonic() - start) / budget_s),
+            report(min(0.95, 0.3 + 0.7 * (time.monotonic() - start) / (deadline - start)),
                    f"split {number + 1}/{len(splits)}: {c.name}")
             began = time.monotonic()
             accuracy, scores = _fold(data, c.config, train_index, test_index, seed + number)
@@ -370,8 +351,40 @@ def select(data: LabelledTexts, candidates: tuple[Candidate, ...] = CANDIDATES, 
             found.held_out.append(scores)
             if unit is None:
                 unit = found.seconds / c.cost
+
+
+def select(data: LabelledTexts, candidates: tuple[Candidate, ...] = CANDIDATES, budget_s: float = DEFAULT_BUDGET_S,
+           folds: int = 5, seed: int = 0,
+           progress: Progress | None = None) -> tuple[Selection, IntentConfig, np.ndarray | None]:
+    """Score ``candidates`` by stratified k-fold CV on ``data`` within ``budget_s`` seconds; pick the best.
+
+    Small files get the k-fold CV repeated with other splits (:func:`repeat_count`), so that the
+    choice does not hinge on one split of a few dozen sentences.
+
+    Returns the :class:`Selection`, the winner's configuration (for ``blend``, with its n-gram part
+    and weight filled in) and its held-out scores ``[N, n_intents]`` (rows never held out are
+    NaN; None when the winner was not cross-validated), on which :func:`train` calibrates.
+    """
+    require_trainable(data)
+    if budget_s <= 0:
+        raise WorkbenchError(f"The time budget must be positive, not {budget_s} s.")
+    report = progress or (lambda fraction, message: None)
+    start = time.monotonic()
+    deadline = start + budget_s
+    reports = {c.name: CandidateReport(c.name, c.summary) for c in candidates}
+    splits = _splits(data, folds, repeat_count(data, folds), seed)
+    embedding_seconds = 0.0
+    if any(c.config.uses_embedding for c in candidates):
+        report(0.0, "embedding the training sentences (once per distinct sentence)")
+        done, embedding_seconds, note = _embed_within(list(data.texts), deadline, lambda f, m: report(0.3 * f, m))
+        for c in candidates:
+            if c.config.uses_embedding and not done:
+                reports[c.name].status, reports[c.name].note = "skipped", note
+    _score_round_robin(data, [c for c in candidates if c.name != BLEND], reports, splits, seed, start, deadline,
+                       report)
     configs = {c.name: c.config for c in candidates}
-    ngram_reports = [reports[c.name] for c in fitted if not c.config.uses_embedding and reports[c.name].cv]
+    ngram_reports = [reports[c.name] for c in candidates
+                     if c.name != BLEND and not c.config.uses_embedding and reports[c.name].cv]
     if BLEND in reports:
         found, embedding = reports[BLEND], reports.get("embedding")
         if embedding is None or embedding.cv is None or not ngram_reports:
@@ -384,7 +397,7 @@ def select(data: LabelledTexts, candidates: tuple[Candidate, ...] = CANDIDATES, 
                                       embedding_classifier=configs["embedding"].classifier, embedding_weight=weight)
     scored = [r for r in reports.values() if r.cv is not None]
     best = max((r.cv.mean for r in scored), default=None)  # type: ignore[union-attr]
-    tied = [r for r in scored if r.cv.mean == best]  # type: ignore[union-attr]
+    tied = [r for r in scored if abs(r.cv.mean - best) < 1e-9]  # type: ignore[union-attr,operator]
     losses = {r.pipeline: held_out_log_loss(_held_out_matrix(r, data, splits), data)[0] for r in tied} \
         if len(tied) > 1 else {}
     # equal accuracy: the better calibrated held-out probabilities, then the one earlier in the list
