@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--seeds", type=int, default=10, help="runs per pipeline (seeds 0..n-1; 3 at most on --scale)")
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder with the three corpus JSON files")
-    parser.add_argument("--corpora", nargs="+", default=list(CORPORA), choices=list(CORPORA), help="corpora to run")
+    parser.add_argument("--corpora", nargs="*", default=list(CORPORA), choices=list(CORPORA),
+                        help="corpora to run (none: only --scale)")
     parser.add_argument("--pipelines", nargs="*", default=[], choices=PIPELINES[1:], metavar="NAME",
                         help=f"fixed candidate pipelines to measure as rows too ({', '.join(PIPELINES[1:])})")
     parser.add_argument("--classifiers", nargs="*", default=[], choices=[*classifiers.SUITE, "all"], metavar="NAME",

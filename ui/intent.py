@@ -107,6 +107,10 @@ def build(ctx: AppContext) -> None:
     @user_errors
     def predict(name: str | None, sentence: str, rate: float, seed: float | None,
                 oos: float | None = 0.0) -> tuple[Any, ...]:
+        """Classify a sentence with model ``name`` after adding keyboard typos to a share ``rate`` (0..1) of
+        its words (seeded by ``seed``); below probability ``oos`` (0..1) the answer is out_of_scope.
+        Returns the text classified, the intent, a summary, the probability chart, the subword spans, the
+        intent choices for corrections and the typo-robustness plot."""
         intent_model = _loaded(ctx, name)
         sentence = sentence or ""
         curves = intent_model.info.typo_curve
@@ -150,6 +154,9 @@ def build(ctx: AppContext) -> None:
     @user_errors
     def train(train_path: str | None, test_path: str | None, name: str, chosen: str, budget_s: float,
               oos: float) -> str:
+        """Start a training job on an uploaded file (CSV text,label / JSONL / corpus JSON) with an optional
+        test file; ``chosen`` is ``auto`` or a candidate pipeline, ``budget_s`` the seconds for choosing,
+        ``oos`` the model's out-of-scope threshold. Returns the job id (follow it with /jobs_list)."""
         if not train_path:
             raise InputError("Upload a training file first (CSV with text,label columns, JSONL or corpus JSON).")
         if chosen not in PIPELINES:
