@@ -41,10 +41,10 @@ def _model_info(ctx: AppContext, name: str | None) -> str:
         return "No intent model registered yet: train one below."
     spec = ctx.registry.spec(name)
     text = f"{spec.provenance}\n\n**Intents ({len(spec.labels)}):** " + ", ".join(f"`{x}`" for x in spec.labels)
-    if ctx.registry.is_loaded(name):
-        selection = ctx.registry.get(name).model.info.selection
-        if selection:
-            text += "\n\n**How the pipeline was chosen**\n\n" + selection_table(selection)
+    info = catalog.stored_info(name)
+    if info is not None and info.selection:
+        text += ("\n\n**How the pipeline was chosen** (cross-validation on the training file): "
+                 f"{info.selection['reason']}.\n\n" + selection_table(info.selection))
     return text
 
 

@@ -74,6 +74,14 @@ def model_spec(folder: Path) -> ModelSpec:
                      description=f"intent classifier, {len(labels)} intents")
 
 
+def stored_info(name: str) -> ModelInfo | None:
+    """The provenance stored in the model file registered as ``name`` (metadata only), None if unknown."""
+    for folder in model_folders():
+        if registry_name(folder) == name:
+            return persistence.read_info(folder / MODEL_FILE)[0]
+    return None
+
+
 def register_models(registry: Registry) -> list[str]:
     """Register every shipped and user model folder (unreadable ones are skipped and logged)."""
     names = []

@@ -24,6 +24,7 @@ def test_classify_shows_intent_chart_and_trigrams(client) -> None:  # type: igno
     assert intent == "Delete Account" == correct_to["value"]
     assert len(correct_to["choices"]) == 8
     assert "Delete Account" in summary and "n-grams are known" in summary and "probability" in summary
+    assert "How the pipeline was chosen" in client.predict("intent:webapplications", api_name="/intent_model_info")
     assert chart is not None and typo_plot is not None
     tokens = [span["token"] for span in trigrams]
     assert tokens[0] in ("#ho", "how") and "delete" in "".join(tokens)
