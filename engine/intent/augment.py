@@ -135,25 +135,37 @@ def default_thesaurus() -> Thesaurus:
     return _thesaurus
 
 
-def oversample(data: LabelledTexts, seed: int, synonyms: bool = False, typos: bool = False) -> LabelledTexts:
-    """Fill every intent up to the size of the largest by cycling through its sentences (paper v2/v3).
+def oversample_with_origins(data: LabelledTexts, seed: int, synonyms: bool = False,
+                            typos: bool = False) -> tuple[LabelledTexts, tuple[int, ...]]:
+    """:func:`oversample`, plus for every row the index in ``data`` of the sentence it copies.
 
-    The originals are kept as they are; copies get synonym replacement and/or typos when asked.
-    Augmentation works on the raw sentences; the model preprocesses originals and copies alike.
+    The origins let features that must not be augmented (sentence embeddings) reuse the original
+    sentence's value for its copies instead of computing one per copy.
     """
     rng = random.Random(seed)
-    by_intent: dict[str, list[str]] = defaultdict(list)
-    for text, label in zip(data.texts, data.labels):
-        by_intent[label].append(text)
-    target = max(len(texts) for texts in by_intent.values())
-    texts, labels = list(data.texts), list(data.labels)
-    for label, originals in sorted(by_intent.items()):
-        for index in range(target - len(originals)):
-            copy = originals[index % len(originals)]
+    by_intent: dict[str, list[int]] = defaultdict(list)
+    for index, label in enumerate(data.labels):
+        by_intent[label].append(index)
+    target = max(len(indices) for indices in by_intent.values())
+    texts, labels, origins = list(data.texts), list(data.labels), list(range(len(data)))
+    for label, indices in sorted(by_intent.items()):
+        for number in range(target - len(indices)):
+            origin = indices[number % len(indices)]
+            copy = data.texts[origin]
             if synonyms:
                 copy = _thesaurus.replace_words(copy, SYNONYM_PROBABILITY, rng)
             if typos:
                 copy = _typo_words(copy, TYPO_PROBABILITY, rng)
             texts.append(copy)
             labels.append(label)
-    return LabelledTexts(tuple(texts), tuple(labels), data.source)
+            origins.append(origin)
+    return LabelledTexts(tuple(texts), tuple(labels), data.source), tuple(origins)
+
+
+def oversample(data: LabelledTexts, seed: int, synonyms: bool = False, typos: bool = False) -> LabelledTexts:
+    """Fill every intent up to the size of the largest by cycling through its sentences (paper v2/v3).
+
+    The originals are kept as they are; copies get synonym replacement and/or typos when asked.
+    Augmentation works on the raw sentences; the model preprocesses originals and copies alike.
+    """
+    return oversample_with_origins(data, seed, synonyms, typos)[0]

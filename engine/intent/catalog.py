@@ -63,15 +63,23 @@ def model_spec(folder: Path) -> ModelSpec:
     shipped = folder.parent == ASSETS_DIR
     where = path.relative_to(ASSETS_DIR.parents[1]) if shipped else path
     provenance = f"{'shipped' if shipped else 'user'} model {where}: {config.describe()}; {info.summary()}"
-    if config.features != "semhash":
+    if config.uses_embedding:
         provenance += f"; sentence embeddings {embeddings.provenance()}"
 
     def load() -> LoadedModel:
         return LoadedModel(model=persistence.load(path), provenance=provenance)
 
-    return ModelSpec(name=registry_name(folder), task=TASK, arch=f"semantic hashing: {config.describe()}",
+    return ModelSpec(name=registry_name(folder), task=TASK, arch=f"intent pipeline: {config.describe()}",
                      loader=load, labels=labels, input_spec=TEXT_INPUT, provenance=provenance,
                      description=f"intent classifier, {len(labels)} intents")
+
+
+def stored_info(name: str) -> ModelInfo | None:
+    """The provenance stored in the model file registered as ``name`` (metadata only), None if unknown."""
+    for folder in model_folders():
+        if registry_name(folder) == name:
+            return persistence.read_info(folder / MODEL_FILE)[0]
+    return None
 
 
 def register_models(registry: Registry) -> list[str]:
@@ -112,13 +120,18 @@ def corrected_name(name: str) -> str:
     return f"{base}-corrected"
 
 
+def register_folder(registry: Registry, folder: str | Path) -> str:
+    """Register one model folder (e.g. one a training job wrote) and return its registry name."""
+    spec = model_spec(Path(folder))
+    registry.register(spec, replace=True)
+    return spec.name
+
+
 def save_user_model(model: IntentModel, registry: Registry, name: str) -> str:
     """Save ``model`` as a new user model folder, register it and return its registry name."""
     folder = unused_folder(name)
     persistence.save(model, folder / MODEL_FILE)
-    spec = model_spec(folder)
-    registry.register(spec, replace=True)
-    return spec.name
+    return register_folder(registry, folder)
 
 
 def record_decision(store: AnnotationStore, model_name: str, text: str, predicted: str, intent: str,
@@ -149,7 +162,9 @@ def retrain_with_corrections(model: IntentModel, corrections: LabelledTexts, nam
                              progress: Progress | None = None) -> IntentModel:
     """Fit ``model``'s pipeline again on its training sentences plus ``corrections``.
 
-    A corrected sentence that is already in the training data takes the corrected label.
+    A corrected sentence that is already in the training data takes the corrected label. The
+    pipeline is not chosen again and the probability calibration (temperature) is carried over;
+    sentence embeddings of unchanged sentences come from the cache.
 
     Raises:
         InputError: there are no corrections for this model's intents.
@@ -165,4 +180,6 @@ def retrain_with_corrections(model: IntentModel, corrections: LabelledTexts, nam
     data = LabelledTexts(tuple(t for t, _ in rows), tuple(label for _, label in rows),
                          f"{base.source} + {len(corrections)} corrections")
     info = ModelInfo(name=name, source=data.source, parent=model.info.name, corrections=len(corrections))
-    return fit(data, model.config, info, progress)
+    retrained = fit(data, model.config, info, progress)
+    retrained.temperature = model.temperature
+    return retrained

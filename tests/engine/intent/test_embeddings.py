@@ -36,3 +36,33 @@ def test_combined_features_append_the_embedding_and_explain_its_share(webapps: t
              + model.bias[best] - model.bias.mean())
     assert total == pytest.approx(scores[best] - scores.mean(), abs=1e-4)
     assert embeddings.provenance().startswith("all-MiniLM-L6-v2")
+
+
+def test_each_distinct_sentence_is_embedded_once_and_copies_reuse_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = ["close my profile for good", "where is the export button", "close my profile for good"]
+    embeddings.encode(texts)
+    assert embeddings.uncached(texts + [""]) == []
+    encoded: list[str] = []
+    real = embeddings.load()
+
+    class Counting:
+        def encode(self, batch: list[str], **kwargs: object) -> np.ndarray:
+            encoded.extend(batch)
+            return real.encode(batch, **kwargs)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(embeddings, "load", lambda: Counting())
+    data = LabelledTexts(("a brand new sentence", "another unseen one", "and a third"), ("x", "y", "y"))
+    fit(data, IntentConfig(features="embedding", classifier="logistic_c10"))  # oversampling copies reuse vectors
+    assert sorted(encoded) == sorted(set(data.texts))
+
+
+def test_late_fusion_adds_the_two_classifiers_scores(webapps: tuple[LabelledTexts, ...]) -> None:
+    base = IntentConfig(ngram_min=2, ngram_max=4, classifier="linear_svm", oversample=False, synonyms=False)
+    fused = fit(webapps[0], IntentConfig(**{**base.__dict__, "features": "semhash+embedding",
+                                            "embedding_classifier": "logistic_c10", "embedding_weight": 0.5}))
+    ngrams = fit(webapps[0], base)
+    embedded = fit(webapps[0], IntentConfig(features="embedding", classifier="logistic_c10", oversample=False,
+                                            synonyms=False))
+    texts = ["How can I get rid of my Facebook account?", "sync my calendars"]
+    expected = ngrams.scores(texts) + 0.5 * embedded.scores(texts)
+    assert np.allclose(fused.scores(texts), expected, atol=1e-4)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.intent.features import Preprocessing, SemhashVectorizer, semhash_tokens, subword_trigrams
+from engine.intent.features import Preprocessing, SemhashVectorizer, semhash_tokens, subword_ngrams, subword_trigrams
 
 
 @pytest.mark.parametrize(("word", "trigrams"), [
@@ -17,6 +17,16 @@ from engine.intent.features import Preprocessing, SemhashVectorizer, semhash_tok
 def test_words_are_padded_and_cut_into_as_many_trigrams_as_letters(word: str, trigrams: list[str]) -> None:
     assert subword_trigrams(word) == trigrams
     assert len(subword_trigrams(word)) == len(word)
+
+
+def test_ngram_ranges_give_every_window_of_every_length() -> None:
+    assert subword_ngrams("to", (1, 4)) == ["#", "t", "o", "#", "#t", "to", "o#", "#to", "to#", "#to#"]
+    assert subword_ngrams("a", (4, 5)) == []  # "#a#" has no window of 4 or 5 letters
+    vectorizer = SemhashVectorizer(ngram_range=(2, 3), sublinear_tf=True).fit(["go go", "stop"])
+    assert set(vectorizer.vocabulary) == set(subword_ngrams("go", (2, 3)) + subword_ngrams("stop", (2, 3)))
+    row = vectorizer.transform(["go go"]).toarray()[0]
+    index = vectorizer.index()
+    assert row[index["#go"]] > 0 and row[index["#s"]] == 0 and np.isclose(np.linalg.norm(row), 1.0)
 
 
 def test_sentence_trigrams_follow_the_words_in_order() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from engine.errors import InputError, WorkbenchError
 from engine.intent.data import LabelledTexts
-from engine.intent.model import IntentConfig, IntentModel, evaluate, fit
+from engine.intent.model import OUT_OF_SCOPE, IntentConfig, IntentModel, evaluate, fit, fit_temperature
 from engine.intent.synthetic import synthetic_corpus
 
 
@@ -39,9 +39,9 @@ def test_trigram_contributions_add_up_to_the_score_margin(webapps_model: IntentM
     bias_share = webapps_model.bias[best] - webapps_model.bias.mean()
     total = sum(c.weight for c in prediction.contributions) + bias_share
     assert total == pytest.approx(scores[best] - scores.mean(), abs=1e-4)
-    assert [c.trigram for c in prediction.contributions[:4]] == ["#ho", "how", "ow#", "#ca"]
+    assert [c.ngram for c in prediction.contributions[:4]] == ["#ho", "how", "ow#", "#ca"]
     strongest = max(prediction.contributions, key=lambda c: c.weight)
-    assert strongest.trigram in {"#ac", "acc", "cco", "cou", "oun", "unt", "nt#",
+    assert strongest.ngram in {"#ac", "acc", "cco", "cou", "oun", "unt", "nt#",
                                  "#re", "rem", "emo", "mov", "ove", "ve#"}
 
 
@@ -56,7 +56,7 @@ def test_odd_inputs_get_an_answer_or_a_clear_error(webapps_model: IntentModel) -
     for text in ("😀😀", "Как удалить мой аккаунт", "删除帐户"):
         prediction = webapps_model.predict(text)
         assert np.isclose(sum(p for _, p in prediction.probabilities), 1.0)
-        assert any("None of these trigrams" in note for note in prediction.notes)
+        assert any("None of these subwords" in note for note in prediction.notes)
     huge = webapps_model.predict("delete my account " * 6_000)  # 108 KB
     assert len(huge.text) == 5_000 and huge.intent == "Delete Account"
     assert any("first 5,000 characters" in note for note in huge.notes)
@@ -80,6 +80,50 @@ def test_invalid_configurations_are_refused() -> None:
         IntentConfig(oversample=False, synonyms=True)
     with pytest.raises(WorkbenchError, match="non-negative"):
         IntentConfig(classifier="multinomial_nb", features="embedding")
+    with pytest.raises(WorkbenchError, match="shortest <= longest"):
+        IntentConfig(ngram_min=4, ngram_max=2)
+    with pytest.raises(WorkbenchError, match="both feature sets"):
+        IntentConfig(embedding_classifier="logistic_c10")
+    with pytest.raises(WorkbenchError, match="out-of-scope threshold"):
+        IntentConfig(oos_threshold=1.0)
+
+
+def test_ngram_ranges_explain_every_window_and_still_add_up(webapps: tuple[LabelledTexts, ...]) -> None:
+    model = fit(webapps[0], IntentConfig(ngram_min=2, ngram_max=4, classifier="linear_svm", oversample=False,
+                                         synonyms=False, sublinear_tf=True))
+    prediction = model.predict("remove my account")
+    words = [c.ngram for c in prediction.contributions if c.word_index == 0]
+    assert words[:3] == ["#r", "re", "em"] and "#re" in words and "ove#" in words
+    assert len(words) == 7 + 6 + 5  # "#remove#": 8 letters give 7 bigrams, 6 trigrams, 5 four-grams
+    scores = model.scores([prediction.text])[0]
+    best = model.labels.index(prediction.intent)
+    assert model.bias is not None
+    total = sum(c.weight for c in prediction.contributions) + model.bias[best] - model.bias.mean()
+    assert total == pytest.approx(scores[best] - scores.mean(), abs=1e-4)
+
+
+def test_temperature_scaling_recovers_a_known_temperature() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 2, size=(4000, 5))
+    probabilities = np.exp(3 * logits) / np.exp(3 * logits).sum(axis=1, keepdims=True)
+    truth = np.array([rng.choice(5, p=row) for row in probabilities])  # labels drawn from softmax(3 * logits)
+    assert fit_temperature(logits, truth) == pytest.approx(3.0, rel=0.1)
+
+
+def test_out_of_scope_threshold_rejects_unsure_answers(webapps_model: IntentModel) -> None:
+    texts = ["How do I delete my Facebook account?", "qwerty zxcv"]
+    probabilities = webapps_model.probabilities(texts).max(axis=1)
+    threshold = float(probabilities.mean())
+    assert probabilities[0] > threshold > probabilities[1]
+    assert webapps_model.predict_labels(texts, threshold) == ["Delete Account", OUT_OF_SCOPE]
+    rejected = webapps_model.predict(texts[1], threshold)
+    assert rejected.intent == OUT_OF_SCOPE and any("Out of scope" in note for note in rejected.notes)
+    assert rejected.probabilities[0][0] in webapps_model.labels  # the ranking is still shown
+    data = LabelledTexts(tuple(texts), ("Delete Account", OUT_OF_SCOPE))
+    assert evaluate(webapps_model, data, threshold).accuracy == 1.0
+    assert evaluate(webapps_model, data).accuracy == 0.5
+    with pytest.raises(InputError, match="threshold"):
+        webapps_model.predict(texts[0], 1.5)
 
 
 def test_training_is_seeded_and_scales_to_many_intents() -> None:

@@ -26,7 +26,7 @@ def test_round_trip_gives_identical_predictions(webapps_model: IntentModel, tmp_
     assert loaded.labels == webapps_model.labels and loaded.config == webapps_model.config
     assert loaded.training == webapps_model.training
     before, after = webapps_model.predict(SENTENCES[0]), loaded.predict(SENTENCES[0])
-    assert [c.trigram for c in after.contributions] == [c.trigram for c in before.contributions]
+    assert [c.ngram for c in after.contributions] == [c.ngram for c in before.contributions]
     assert [c.weight for c in after.contributions] == pytest.approx([c.weight for c in before.contributions], rel=1e-5)
     info, config, labels = persistence.read_info(path)
     assert info.n_train == 30 and config == webapps_model.config and labels == webapps_model.labels
@@ -66,6 +66,18 @@ def test_foreign_or_tampered_safetensors_are_refused(webapps_model: IntentModel,
     empty.write_bytes(b"")
     with pytest.raises(InputError, match="not a Workbench intent model"):
         persistence.load(empty)
+
+
+def test_ngram_range_fusion_and_calibration_survive_a_round_trip(webapps: tuple[LabelledTexts, ...],
+                                                                 tmp_path: Path) -> None:
+    model = fit(webapps[0], IntentConfig(ngram_min=1, ngram_max=5, sublinear_tf=True, classifier="linear_svm",
+                                         oversample=False, synonyms=False, oos_threshold=0.3))
+    model.temperature = 4.5
+    loaded = persistence.load(persistence.save(model, tmp_path / "model.safetensors"))
+    assert loaded.temperature == 4.5 and loaded.config == model.config
+    assert loaded.probability_kind == "calibrated probability"
+    assert np.array_equal(loaded.probabilities(SENTENCES), model.probabilities(SENTENCES))
+    assert loaded.predict_labels(SENTENCES) == model.predict_labels(SENTENCES)
 
 
 def test_non_linear_models_cannot_be_saved(webapps: tuple[LabelledTexts, ...], tmp_path: Path) -> None:
