@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from engine import checkpoints
 from engine import weights as weights_module
 from engine.backbones import FeatureExtractor, FeatureMaps, backbone
 from engine.errors import InputError, WeightsError
@@ -197,7 +198,7 @@ class LinearHeads(nn.Module):
         The file is read safely (``torch.load(weights_only=True)`` or safetensors); its channel
         counts must equal ``channels`` (e.g. LPIPS' ``alex.pth`` fits the AlexNet spatial metric).
         """
-        state = weights_module.read_state_dict(path)
+        state = checkpoints.read_state_dict(path)
         if all(f"weights.{index}" in state for index in range(len(channels))):
             vectors: list[torch.Tensor] | None = [state[f"weights.{index}"].float().flatten()
                                                   for index in range(len(channels))]
