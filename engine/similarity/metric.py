@@ -327,9 +327,13 @@ class DeepPerceptualSimilarity(nn.Module):
         if heads is not None and heads.channels != [entry.channels for entry in self.entries]:
             raise WeightsError(f"The lin heads have channels {heads.channels}, but the entries need "
                                f"{[entry.channels for entry in self.entries]}.")
-        self.heads = heads
+        self.heads = heads.to(extractor.device) if heads is not None else None
         self.precision = precision
-        self.autocast_dtype = fast_dtype(extractor.device) if precision == "fast" else None
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The reduced precision the backbone runs in where it currently is (None: float32)."""
+        return fast_dtype(self.extractor.device) if self.precision == "fast" else None
 
     @property
     def entry_names(self) -> list[str]:

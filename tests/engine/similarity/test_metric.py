@@ -134,7 +134,7 @@ def test_heads_save_load_round_trip_and_wrong_files_are_refused(alex_metric, tmp
     with pytest.raises(WeightsError, match="LPIPS heads fit only"):
         LinearHeads.load(LPIPS_HEADS / "alex.pth", channels * 2)  # spatial+sort needs 10 heads
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(WeightsError, match="could not be read"):
+    with pytest.raises(WeightsError, match="junk.pth is not a weights file"):
         LinearHeads.load(tmp_path / "junk.pth", channels)
 
 
