@@ -176,6 +176,29 @@ def test_fast_precision_choice() -> None:
     assert (cpu == torch.bfloat16) == bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
+def test_fast_precision_stays_exact_without_native_bfloat16_and_says_so(monkeypatch: pytest.MonkeyPatch,
+                                                                       alex_metric: DeepPerceptualSimilarity) -> None:
+    monkeypatch.setattr(metric_module, "_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    fast = DeepPerceptualSimilarity(alex_metric.extractor, precision="fast")
+    x, y = torch.rand(3, 3, 48, 48), torch.rand(3, 3, 48, 48)
+    with torch.inference_mode():
+        assert torch.equal(fast(x, y), alex_metric(x, y))  # the same numbers as the exact mode, bit for bit
+    assert fast.compute_dtype == torch.float32
+    assert "computed exactly in float32" in fast.provenance and "exact precision" in alex_metric.provenance
+
+
+def test_passes_of_a_few_pairs_give_the_distances_of_one_pass(monkeypatch: pytest.MonkeyPatch,
+                                                              alex_metric: DeepPerceptualSimilarity) -> None:
+    x, y = torch.rand(5, 3, 48, 48), torch.rand(5, 3, 48, 48)
+    with torch.inference_mode():
+        one_pass = alex_metric(x, y)
+        assert alex_metric.pairs_per_pass((48, 48)) >= 5
+        monkeypatch.setattr(metric_module, "PASS_ELEMENTS", 1)
+        assert alex_metric.pairs_per_pass((48, 48)) == 1
+        torch.testing.assert_close(alex_metric(x, y), one_pass, atol=1e-6, rtol=1e-5)
+        assert alex_metric.pairs_per_pass((224, 224)) == 1  # 64 x 56 x 56 values at relu1 for each image
+
+
 def test_build_metric_validates_and_shares_backbones() -> None:
     config = MetricConfig(backbone="alexnet", weights="random", comparison="spatial+sort", layers=("relu1", "relu3"))
     first, second = build_metric(config), build_metric(config)
