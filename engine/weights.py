@@ -369,8 +369,9 @@ def _class_count(arch: str, state_dict: dict[str, torch.Tensor]) -> int:
 
 
 def _mismatches(expected: dict[str, tuple[tuple[int, ...], torch.dtype]],
-                state_dict: dict[str, torch.Tensor]) -> list[str]:
-    """What differs between the keys and shapes ``expected`` and ``state_dict`` (empty when it fits)."""
+                state_dict: dict[str, torch.Tensor]) -> tuple[int, list[str]]:
+    """How many keys differ between ``expected`` and ``state_dict`` (keys and shapes), and a summary
+    of each kind of difference (0 and empty when it fits)."""
     missing = [key for key in expected if key not in state_dict]
     unexpected = [key for key in state_dict if key not in expected]
     wrong = [key for key in expected if key in state_dict and tuple(state_dict[key].shape) != expected[key][0]]
@@ -383,7 +384,7 @@ def _mismatches(expected: dict[str, tuple[tuple[int, ...], torch.dtype]],
         key = wrong[0]
         details.append(f"{len(wrong)} shape mismatches (e.g. {key}: file {tuple(state_dict[key].shape)}, "
                        f"model {expected[key][0]})")
-    return details
+    return len(missing) + len(unexpected) + len(wrong), details
 
 
 def check_layout(arch: str, state_dict: dict[str, torch.Tensor], name: str) -> Layout:
@@ -393,8 +394,9 @@ def check_layout(arch: str, state_dict: dict[str, torch.Tensor], name: str) -> L
         WeightsError: the keys or shapes differ; the message summarises the missing, unexpected and
             mis-shaped keys.
     """
-    num_classes = _class_count(_spec(arch).arch, state_dict)
-    details = _mismatches(_meta_shapes(arch, num_classes), state_dict)
+    _spec(arch)  # a supported architecture
+    num_classes = _class_count(arch, state_dict)
+    _, details = _mismatches(_meta_shapes(arch, num_classes), state_dict)
     if details:
         raise WeightsError(f"{name} is not a torchvision {arch} classifier: {'; '.join(details)}.")
     return Layout(arch, num_classes)
@@ -409,10 +411,9 @@ def detect_layout(state_dict: dict[str, torch.Tensor], name: str) -> Layout:
     closest: tuple[int, str, list[str]] | None = None
     for arch in ARCHITECTURES:
         num_classes = _class_count(arch, state_dict)
-        details = _mismatches(_meta_shapes(arch, num_classes), state_dict)
+        distance, details = _mismatches(_meta_shapes(arch, num_classes), state_dict)
         if not details:
             return Layout(arch, num_classes)
-        distance = sum(int(detail.split()[0]) for detail in details)
         if closest is None or distance < closest[0]:
             closest = (distance, arch, details)
     assert closest is not None

@@ -58,6 +58,7 @@ def user_errors(fn: F) -> F:
     In the browser the message appears as a toast and the event's outputs keep their last good values
     (a failed action never turns tables, plots or dropdowns into "Error" badges). API and MCP callers
     get the error itself (``AppError`` in gradio_client), so scripts still see that the call failed.
+    In the browser a refused event therefore completes: chain follow-ups with ``.then``, not ``.success``.
     Works for plain functions and generators; keeps the signature so ``gr.Progress`` still injects.
     """
     if inspect.isgeneratorfunction(fn):
