@@ -359,7 +359,12 @@ def remove_user_checkpoint(registry: Registry, name: str) -> None:
 def restore_user_checkpoints(registry: Registry) -> list[ModelSpec]:
     """Register every recorded user checkpoint again (at start); a missing file shows as ``missing``."""
     folder = user_checkpoint_folder()
-    specs = [record.spec(folder) for record in user_checkpoints(folder)]
+    specs = []
+    for record in user_checkpoints(folder):
+        if record.arch in weights.ARCHITECTURES:
+            specs.append(record.spec(folder))
+        else:
+            log.warning("not restoring %s: architecture %s is no longer supported", record.name, record.arch)
     for spec in specs:
         registry.register(spec, replace=True)
     return specs

@@ -198,3 +198,15 @@ def test_classes_without_names_are_numbered_and_wrong_names_refused(tmp_path: Pa
     with pytest.raises(WeightsError, match="not a torchvision resnet18 classifier"):
         registry_module.register_user_checkpoint(registry, upload, arch="resnet18")
     assert [r.name for r in registry_module.user_checkpoints()] == ["user:seven"]
+
+
+def test_unreadable_or_outdated_records_never_stop_the_start(data_dir: Path) -> None:
+    folder = data_dir / "checkpoints"
+    folder.mkdir(parents=True)
+    (folder / registry_module.USER_RECORDS).write_text("{broken")
+    assert registry_module.restore_user_checkpoints(Registry()) == []
+    record = {"name": "user:old", "arch": "retired_net", "num_classes": 2, "file": "x.pth", "sha256": "0" * 64,
+              "original_name": "old.pth", "labels": None, "labels_source": "numbered", "registered_at": 0.0}
+    (folder / registry_module.USER_RECORDS).write_text(json.dumps([record]))
+    registry = Registry()
+    assert registry_module.restore_user_checkpoints(registry) == [] and registry.names() == []
