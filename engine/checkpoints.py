@@ -67,7 +67,7 @@ def _refused_pickle(name: str, error: Exception) -> WeightsError:
     )
 
 
-def _load(path: Path, name: str) -> object:
+def _load(path: Path, name: str, mapped: bool) -> object:
     kind = file_format(path)
     if kind == "empty":
         raise WeightsError(f"{name} is empty (0 bytes): the upload or download did not complete. {ACCEPTED}")
@@ -87,7 +87,7 @@ def _load(path: Path, name: str) -> object:
                                f"or tensor data is incomplete. {ACCEPTED}") from error
     try:
         with torch.serialization.safe_globals(SAFE_EXTRA_GLOBALS):
-            return torch.load(str(path), map_location="cpu", weights_only=True)
+            return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mapped and kind == "zip")
     except pickle.UnpicklingError as error:
         raise _refused_pickle(name, error) from error
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
@@ -123,13 +123,15 @@ def strip_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return state_dict
 
 
-def read_state_dict(path: str | Path, name: str | None = None) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | Path, name: str | None = None, mapped: bool = False) -> dict[str, torch.Tensor]:
     """Read a state dict (parameter name -> tensor) from a weights file, never running code from it.
 
     Args:
         path: a PyTorch file (zip or legacy format) or a safetensors file; the format is recognised
             from the content, whatever the extension.
         name: how to call the file in messages (default: its file name).
+        mapped: memory-map a zip-format file instead of reading it: names and shapes are there at
+            once, values are read only when used (checking a large file's layout stays cheap).
 
     Raises:
         WeightsError: the file is empty, not a weights file, a plain pickle, damaged or truncated,
@@ -140,7 +142,7 @@ def read_state_dict(path: str | Path, name: str | None = None) -> dict[str, torc
     name = name or path.name
     if not path.is_file():
         raise WeightsError(f"{name} does not exist.")
-    loaded = _load(path, name)
+    loaded = _load(path, name, mapped)
     if isinstance(loaded, dict) and not _is_state_dict(loaded):
         loaded = next((loaded[key] for key in WRAPPER_KEYS if _is_state_dict(loaded.get(key))), loaded)
     if not _is_state_dict(loaded):

@@ -317,7 +317,7 @@ def register_user_checkpoint(registry: Registry, file: str | Path, arch: str | N
     source = Path(file)
     model_name = USER_PREFIX + paths.validate_name(name or paths.safe_file_name(source.stem, "checkpoint"),
                                                    "model name")
-    state_dict = checkpoints.read_state_dict(source)
+    state_dict = checkpoints.read_state_dict(source, mapped=True)  # only names and shapes are needed here
     layout = weights.check_layout(arch, state_dict, source.name) if arch else weights.detect_layout(
         state_dict, source.name)
     names, names_source = _class_names(layout, source, class_names, labels_file)

@@ -492,7 +492,7 @@ def add(file: str | Path, arch: str | None = None) -> WeightsInfo:
     path = Path(file)
     if not path.is_file():
         raise WeightsError(f"{path} does not exist.")
-    state_dict = checkpoints.read_state_dict(path)
+    state_dict = checkpoints.read_state_dict(path, mapped=True)
     layout = check_layout(arch, state_dict, path.name) if arch else detect_layout(state_dict, path.name)
     arch = layout.arch
     digest = file_sha256(path)

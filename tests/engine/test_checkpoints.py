@@ -43,9 +43,10 @@ def test_state_dicts_in_every_accepted_form_read_the_same(tmp_path: Path) -> Non
     save_file(STATE, str(tmp_path / "weights.safetensors"))
     save_file(STATE, str(tmp_path / "safetensors-named.pth"))  # the content decides, not the extension
     for path in sorted(tmp_path.iterdir()):
-        loaded = checkpoints.read_state_dict(path)
-        assert sorted(loaded) == sorted(STATE), path.name
-        assert all(torch.equal(loaded[key], STATE[key]) for key in STATE), path.name
+        for mapped in (False, True):  # memory-mapped where the format allows, read otherwise
+            loaded = checkpoints.read_state_dict(path, mapped=mapped)
+            assert sorted(loaded) == sorted(STATE), path.name
+            assert all(torch.equal(loaded[key], STATE[key]) for key in STATE), path.name
 
 
 def test_pickled_code_is_never_executed_and_the_refusal_names_the_object(tmp_path: Path) -> None:
