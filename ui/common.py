@@ -48,7 +48,7 @@ def _refuse(error: Exception) -> Any:
         if isinstance(error, gr.Error):
             raise error
         raise gr.Error(message, duration=None) from error
-    gr.Warning(message, duration=ERROR_TOAST_S, title="Not done")
+    gr.Warning(message, duration=ERROR_TOAST_S)
     return gr.skip()
 
 
