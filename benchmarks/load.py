@@ -252,7 +252,8 @@ def run(url: str, clients: int, seconds: float, grace: float, pid: int | None = 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks.load``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True, help="the running app, on a loopback address (e.g. http://127.0.0.1:7860)")
+    parser.add_argument("--url", required=True,
+                        help="the running app, on a loopback address (e.g. http://127.0.0.1:7860)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long clients keep calling (default 60)")
     parser.add_argument("--grace", type=float, default=180.0,

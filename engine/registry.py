@@ -241,8 +241,8 @@ class UserCheckpoint:
     def spec(self, folder: Path) -> ModelSpec:
         """The registry entry for this checkpoint (the model itself loads on first use)."""
         path = folder / self.file
-        names: Sequence[str] = self.labels or (
-            weights.LazyCategories(self.arch) if self.labels_source == "imagenet" else labels.numbered(self.num_classes))
+        names: Sequence[str] = self.labels or (weights.LazyCategories(self.arch) if self.labels_source == "imagenet"
+                                               else labels.numbered(self.num_classes))
         return ModelSpec(
             name=self.name,
             task="image-classification",

@@ -1,7 +1,7 @@
 """Deep perceptual similarity (DPS): spatial, mean and sort comparisons of deep features.
 
 For images x, y in 0..1 and a backbone's feature maps f_l at layers l, each *entry* (layer, part)
-of the metric is computed in five steps (spec ``dps.md`` section 1.1):
+of the metric is computed in five steps:
 
 1. the part modifies the features: ``spatial`` keeps them, ``mean`` averages each channel over
    positions (``[B, C, 1, 1]``), ``sort`` sorts each channel's H*W activations ascending

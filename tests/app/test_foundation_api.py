@@ -67,7 +67,9 @@ def bad_checkpoints(folder: Path) -> dict[str, tuple[Path, str]]:
     return cases
 
 
-def test_refused_checkpoints_say_what_the_file_is_and_what_is_accepted(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_refused_checkpoints_say_what_the_file_is_and_what_is_accepted(  # type: ignore[no-untyped-def]
+    client, tmp_path: Path
+) -> None:
     for name, (path, expected) in bad_checkpoints(tmp_path).items():
         with pytest.raises(AppError) as error:
             client.predict(handle_file(str(path)), "detect", api_name="/checkpoint_register")
@@ -102,7 +104,9 @@ def choice_names(update: dict) -> list[str]:
     return [value for _, value in update["choices"]]
 
 
-def test_fine_tuned_checkpoint_registers_with_its_class_names(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_fine_tuned_checkpoint_registers_with_its_class_names(  # type: ignore[no-untyped-def]
+    client, tmp_path: Path
+) -> None:
     from torchvision import models
 
     checkpoint = tmp_path / "pets.pth"
@@ -111,7 +115,8 @@ def test_fine_tuned_checkpoint_registers_with_its_class_names(client, tmp_path: 
     names.write_text(json.dumps(["cat", "dog", "hamster"]))
     message, table, choice = client.predict(handle_file(str(checkpoint)), "detect", handle_file(str(names)),
                                             api_name="/checkpoint_register")
-    assert choice["value"] == "user:pets" and "user:pets" in choice_names(choice) and "squeezenet1_1" in message and "3 classes" in message
+    assert choice["value"] == "user:pets" and "user:pets" in choice_names(choice)
+    assert "squeezenet1_1" in message and "3 classes" in message
     assert "class names from labels.json" in message
     row = next(row for row in table["data"] if row[0] == "user:pets")
     assert row[3] == "available"

@@ -37,7 +37,7 @@ def stray_tensors(module: nn.Module, device: str) -> list[str]:
         for key, value in vars(submodule).items():
             if key in ("_parameters", "_buffers", "_modules"):
                 continue
-            items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else [value]
             wrong += [f"{prefix}.{key} is a plain tensor attribute" for item in items if isinstance(item, torch.Tensor)]
     return wrong
 
