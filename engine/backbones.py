@@ -32,6 +32,8 @@ the stem ReLU and the end of each residual stage, like LPIPS' ResNet option.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -149,6 +151,7 @@ class FeatureExtractor(nn.Module):
     MobileNetV2 must not drift) and its parameters never require gradients, but gradients flow to
     the input, so the extractor can serve a perceptual loss. On CPU it runs in channels-last memory
     format, which oneDNN convolves and pools markedly faster than NCHW (same values to float rounding).
+    A reduced precision (``dtype=torch.bfloat16``) runs a converted copy of the weights.
 
     Args:
         arch: a key of :data:`BACKBONES`.
@@ -181,6 +184,7 @@ class FeatureExtractor(nn.Module):
         self.channels_last = device == "cpu"
         if self.channels_last:
             self.trunk.to(memory_format=torch.channels_last)
+        self._converted: dict[torch.dtype, tuple[tuple[object, ...], nn.Sequential]] = {}
         self.to(device)
         self.eval()
 
@@ -198,16 +202,53 @@ class FeatureExtractor(nn.Module):
         """Stay in eval mode: a frozen backbone's BatchNorm statistics must never be updated."""
         return super().train(False)
 
-    def forward(self, images: torch.Tensor) -> FeatureMaps:
-        """Feature maps of ``images`` (``[B, 3, H, W]`` in 0..1) at the chosen layers."""
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise InputError(f"Expected images shaped [B, 3, H, W], got {tuple(images.shape)}.")
-        hidden = images.to(self.device, torch.float32)
-        if self.channels_last:
-            hidden = hidden.contiguous(memory_format=torch.channels_last)
-        hidden = torch.addcmul(self.shift, hidden, self.scale)
+    def trunk_in(self, dtype: torch.dtype) -> nn.Sequential:
+        """The trunk with its weights in ``dtype``: the trunk itself for float32, else a converted copy made
+        once and remade only when the weights change or move (so a reduced-precision pass never casts
+        weights on every call, as autocast does for frozen weights)."""
+        if dtype == torch.float32:
+            return self.trunk
+        key = (self.device, *(parameter._version for parameter in self.trunk.parameters()))
+        cached = self._converted.get(dtype)
+        if cached is None or cached[0] != key:
+            cached = (key, copy.deepcopy(self.trunk).to(dtype))
+            self._converted[dtype] = cached
+        return cached[1]
+
+    def normalized(self, batches: Sequence[torch.Tensor], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The batches (each ``[B, 3, H, W]`` in 0..1, same H and W) ImageNet-normalised and joined, in the
+        trunk's memory format and ``dtype``.
+
+        Without autograd the normalisation writes each batch straight into one buffer of the final
+        layout and precision (normalisation, concatenation, layout change and cast in one pass).
+        """
+        for images in batches:
+            if images.ndim != 4 or images.shape[1] != 3 or images.shape[2:] != batches[0].shape[2:]:
+                raise InputError(f"Expected images shaped [B, 3, H, W] of one size, got {tuple(images.shape)}.")
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        inputs = [images.to(self.device, torch.float32) for images in batches]
+        if torch.is_grad_enabled() and any(images.requires_grad for images in inputs):
+            joined = torch.addcmul(self.shift, torch.cat(inputs), self.scale)
+            return joined.to(dtype).contiguous(memory_format=layout)
+        shape = (sum(len(images) for images in inputs), *inputs[0].shape[1:])
+        buffer = torch.empty(shape, dtype=dtype, device=self.device, memory_format=layout)
+        start = 0
+        for images in inputs:
+            torch.addcmul(self.shift, images, self.scale, out=buffer[start:start + len(images)])
+            start += len(images)
+        return buffer
+
+    def forward(self, images: torch.Tensor | Sequence[torch.Tensor], dtype: torch.dtype = torch.float32) -> FeatureMaps:
+        """Feature maps at the chosen layers, in ``dtype``.
+
+        Args:
+            images: ``[B, 3, H, W]`` in 0..1, or several such batches run as one (their concatenation).
+            dtype: the trunk's precision: float32 (exact), or bfloat16/float16 (a converted copy of the
+                weights, :meth:`trunk_in`).
+        """
+        hidden = self.normalized([images] if isinstance(images, torch.Tensor) else images, dtype)
         maps: FeatureMaps = {}
-        for index, module in enumerate(self.trunk):
+        for index, module in enumerate(self.trunk_in(dtype)):
             hidden = module(hidden)
             if index in self._taps:
                 maps[self._taps[index]] = hidden

@@ -5,21 +5,27 @@ load it; nothing heavy happens when a spec is registered. :meth:`Registry.get` l
 under a per-model lock, and every later call (from any thread) gets the same :class:`LoadedModel`.
 Each loaded model carries its provenance (:class:`engine.weights.WeightsInfo` or a free-text
 source for non-torch models such as intent classifiers).
+
+Users add their own image classifiers (torchvision architectures fine-tuned to any number of classes)
+with :func:`register_user_checkpoint`; a copy of the file and a record of it stay in the data dir,
+and :func:`default_registry` registers them again at the next start.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from engine import settings, weights
+from engine import checkpoints, labels, paths, settings, weights
 from engine.errors import WorkbenchError
 from engine.weights import WeightsInfo
 
@@ -106,6 +112,12 @@ class Registry:
             self._specs[spec.name] = spec
             self._loaded.pop(spec.name, None)
             self._locks.setdefault(spec.name, threading.Lock())
+
+    def unregister(self, name: str) -> None:
+        """Forget a model (and drop it if loaded); unknown names are ignored."""
+        with self._lock:
+            self._specs.pop(name, None)
+            self._loaded.pop(name, None)
 
     def names(self, task: str | None = None) -> list[str]:
         """Registered model names, optionally only those of one task."""
@@ -196,35 +208,169 @@ def imagenet_classifier_spec(arch: str) -> ModelSpec:
     )
 
 
-def register_user_checkpoint(registry: Registry, file: str | Path, arch: str | None = None,
-                             name: str | None = None) -> ModelSpec:
-    """Validate a user's checkpoint (never unpickled) and register it as an image classifier.
+USER_PREFIX = "user:"
+USER_RECORDS = "registered.json"
+_records_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
-    The file is read with safe loaders, its architecture detected (or checked against ``arch``)
-    and its sha256 recorded as provenance. The model itself loads lazily like any other.
+
+@dataclass(frozen=True)
+class UserCheckpoint:
+    """A user's checkpoint as recorded in ``<data dir>/checkpoints/registered.json`` (re-registered at start).
+
+    ``labels`` is None when the classes have no names: ImageNet-1k's names for a 1000-class head,
+    numbered classes otherwise (``labels_source`` says which).
+    """
+
+    name: str
+    arch: str
+    num_classes: int
+    file: str  # inside the checkpoints folder, named by the file's sha256
+    sha256: str
+    original_name: str
+    labels: list[str] | None
+    labels_source: str
+    registered_at: float
+
+    @property
+    def labels_note(self) -> str:
+        """Where the class names come from, said plainly."""
+        if self.labels_source == "numbered":
+            return f"no class names given: classes are numbered 0-{self.num_classes - 1}"
+        if self.labels_source == "imagenet":
+            return "no class names given: ImageNet-1k names assumed for its 1000 outputs"
+        return f"class names from {self.labels_source}"
+
+    def spec(self, folder: Path) -> ModelSpec:
+        """The registry entry for this checkpoint (the model itself loads on first use)."""
+        path = folder / self.file
+        names: Sequence[str] = self.labels or (weights.LazyCategories(self.arch) if self.labels_source == "imagenet"
+                                               else labels.numbered(self.num_classes))
+        return ModelSpec(
+            name=self.name,
+            task=weights.ARCHITECTURES[self.arch].task,
+            arch=self.arch,
+            loader=torchvision_loader(self.arch, file=path),
+            labels=names,
+            description=(f"user checkpoint {self.original_name}, {self.num_classes} classes "
+                         f"(sha256 {self.sha256[:12]}…); {self.labels_note}"),
+            availability=lambda: weights.find(self.arch, path),
+        )
+
+
+def user_checkpoint_folder() -> Path:
+    """Where registered checkpoints are kept: ``<data dir>/checkpoints``."""
+    return settings.current().data_dir / "checkpoints"
+
+
+def user_checkpoints(folder: Path | None = None) -> list[UserCheckpoint]:
+    """The registered user checkpoints recorded in ``folder`` (unreadable records are skipped and logged)."""
+    path = (folder or user_checkpoint_folder()) / USER_RECORDS
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text())
+        return [UserCheckpoint(**row) for row in rows]
+    except (OSError, ValueError, TypeError) as error:
+        log.warning("ignoring unreadable user-checkpoint record %s: %s", path, error)
+        return []
+
+
+def _write_records(folder: Path, records: list[UserCheckpoint]) -> None:
+    temporary = folder / f"{USER_RECORDS}.partial"
+    temporary.write_text(json.dumps([asdict(record) for record in records], indent=2))
+    temporary.replace(folder / USER_RECORDS)
+
+
+def _class_names(layout: weights.Layout, source: Path, typed: Sequence[str] | None,
+                 labels_file: str | Path | None) -> tuple[list[str] | None, str]:
+    """The class names and where they come from (typed, a labels file, a sidecar, ImageNet or numbered)."""
+    if typed:
+        return labels.validate(list(typed), layout.num_classes, "The typed list"), "the typed list"
+    found = Path(labels_file) if labels_file else labels.sidecar(source)
+    if found is not None:
+        return labels.validate(labels.read_names(found), layout.num_classes, found.name), found.name
+    return None, "imagenet" if layout.num_classes == 1000 else "numbered"
+
+
+def register_user_checkpoint(registry: Registry, file: str | Path, arch: str | None = None, name: str | None = None,
+                             class_names: Sequence[str] | None = None,
+                             labels_file: str | Path | None = None) -> ModelSpec:
+    """Validate a user's image classifier checkpoint, keep a copy in the data dir and register it.
+
+    The file is read safely (never unpickled; :mod:`engine.checkpoints`), its architecture detected
+    (or checked against ``arch``) and its class count read from the classifier head, both against the
+    architecture built on the meta device. The copy and a record (name, arch, classes, sha256, class
+    names) persist in :func:`user_checkpoint_folder`, so it is registered again at the next start.
+
+    Args:
+        registry: where to register it.
+        file: a state dict (``.pth``/``.pt``) or ``.safetensors`` of a supported torchvision classifier,
+            with any number of classes.
+        arch: the architecture, or None to detect it.
+        name: the model's name after ``user:`` (default: the file's stem); letters, digits, ``_ . -``.
+        class_names: one name per class, typed by the user; they win over a labels file.
+        labels_file: a ``labels.json`` (or text) file; default: a sidecar beside ``file``
+            (:func:`engine.labels.sidecar`). Without names: ImageNet-1k's for 1000 classes, else numbered.
+
+    Raises:
+        WeightsError: the file is not an accepted checkpoint or fits no supported architecture.
+        InputError: a bad name or class names that do not match the class count.
     """
     source = Path(file)
-    state_dict = weights.read_state_dict(source)
-    if arch is None:
-        arch = weights.detect_arch(state_dict)
-    else:
-        model, _ = weights.build(arch, weights="random")
-        weights.check_fits(model, state_dict, source.name)
+    model_name = USER_PREFIX + paths.validate_name(name or paths.safe_file_name(source.stem, "checkpoint"),
+                                                   "model name")
+    state_dict = checkpoints.read_state_dict(source, mapped=True)  # only names and shapes are needed here
+    layout = weights.check_layout(arch, state_dict, source.name) if arch else weights.detect_layout(
+        state_dict, source.name)
+    names, names_source = _class_names(layout, source, class_names, labels_file)
     digest = weights.file_sha256(source)
-    path = settings.current().data_dir / "checkpoints" / f"{digest[:16]}{source.suffix}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, path)  # keep it: uploads live in a temporary folder
-    spec = ModelSpec(
-        name=name or f"user:{source.stem}",
-        task=weights.ARCHITECTURES[arch].task,
-        arch=arch,
-        loader=torchvision_loader(arch, file=path),
-        labels=weights.LazyCategories(arch),
-        description=f"user checkpoint {source.name} (sha256 {digest[:12]}…)",
-        availability=lambda: weights.find(arch, path),
-    )
+    folder = user_checkpoint_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    record = UserCheckpoint(model_name, layout.arch, layout.num_classes, f"{digest[:16]}{source.suffix.lower()}",
+                            digest, source.name, names, names_source, time.time())
+    with _records_lock:
+        if not (folder / record.file).is_file():  # keep a copy: uploads live in a temporary folder
+            shutil.copyfile(source, folder / f"{record.file}.partial")
+            (folder / f"{record.file}.partial").replace(folder / record.file)
+        others = [old for old in user_checkpoints(folder) if old.name != model_name]
+        _write_records(folder, [*others, record])
+    spec = record.spec(folder)
     registry.register(spec, replace=True)
     return spec
+
+
+def remove_user_checkpoint(registry: Registry, name: str) -> None:
+    """Unregister a user checkpoint and forget it (its file is deleted unless another name uses it).
+
+    Raises:
+        WorkbenchError: ``name`` is not a registered user checkpoint.
+    """
+    folder = user_checkpoint_folder()
+    with _records_lock:
+        records = user_checkpoints(folder)
+        record = next((old for old in records if old.name == name), None)
+        if record is None:
+            raise WorkbenchError(f"{name!r} is not a registered user checkpoint; only those can be removed.")
+        rest = [old for old in records if old.name != name]
+        _write_records(folder, rest)
+        if all(old.file != record.file for old in rest):
+            (folder / record.file).unlink(missing_ok=True)
+    registry.unregister(name)
+
+
+def restore_user_checkpoints(registry: Registry) -> list[ModelSpec]:
+    """Register every recorded user checkpoint again (at start); a missing file shows as ``missing``."""
+    folder = user_checkpoint_folder()
+    specs = []
+    for record in user_checkpoints(folder):
+        if record.arch in weights.ARCHITECTURES:
+            specs.append(record.spec(folder))
+        else:
+            log.warning("not restoring %s: architecture %s is no longer supported", record.name, record.arch)
+    for spec in specs:
+        registry.register(spec, replace=True)
+    return specs
 
 
 _default: Registry | None = None
@@ -232,11 +378,13 @@ _default_lock = threading.Lock()
 
 
 def default_registry() -> Registry:
-    """The process-wide registry, with the ImageNet classifiers registered (lazily, not loaded)."""
+    """The process-wide registry: the ImageNet classifiers and the user checkpoints recorded in the data
+    dir, registered lazily (nothing is loaded)."""
     global _default
     with _default_lock:
         if _default is None:
             _default = Registry()
             for arch in weights.supported_architectures():
                 _default.register(imagenet_classifier_spec(arch))
+            restore_user_checkpoints(_default)
         return _default

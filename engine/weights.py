@@ -13,7 +13,10 @@ this order:
 
 A network is never silently random: random initialisation happens only when asked for with
 ``weights="random"``, and its :class:`WeightsInfo` says so in every label. Checkpoints are read
-with ``torch.load(weights_only=True)`` or safetensors, so loading a file never runs its code.
+by :mod:`engine.checkpoints` (``torch.load(weights_only=True)`` or safetensors), so loading a file
+never runs its code. A file is checked against the architecture built on the ``meta`` device (keys
+and shapes only, no memory, no random initialisation); its classifier head may have any number of
+classes (fine-tuned torchvision classifiers), read from the head's shape.
 
 CLI::
 
@@ -25,6 +28,7 @@ CLI::
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.util
 import json
@@ -41,7 +45,7 @@ from typing import TYPE_CHECKING, Literal, overload
 import torch
 from torch import nn
 
-from engine import settings
+from engine import checkpoints, settings
 from engine.errors import WeightsError, command_line
 
 if TYPE_CHECKING:
@@ -136,6 +140,8 @@ class WeightsInfo:
             return f"{self.arch}: RANDOM init (seed {self.seed}), not pretrained, for tests only"
         if self.status != "available":
             return f"{self.arch}: weights {self.status}"
+        if self.source == "file":
+            return f"{self.arch} from file {Path(str(self.path)).name} (sha256 {str(self.sha256)[:12]}…)"
         return f"{self.arch} {self.tag} ({self.source}, sha256 {str(self.sha256)[:12]}…)"
 
     def to_json(self) -> dict[str, object]:
@@ -330,57 +336,111 @@ def _download(arch: str) -> WeightsInfo:
     return WeightsInfo(**{**info.to_json(), "source": "download"})  # type: ignore[arg-type]
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read tensors from a checkpoint without executing any code from it.
+@dataclass(frozen=True)
+class Layout:
+    """What a state dict is: the architecture whose keys and shapes it has, and its number of classes."""
 
-    Accepts ``.safetensors`` files and torch files holding a state dict (optionally wrapped under
-    ``state_dict`` or ``model``). Raises :class:`WeightsError` for anything else.
+    arch: str
+    num_classes: int
+
+
+_MAX_CLASSES = 1_000_000  # a larger head is certainly not a classifier this app can show
+
+
+@functools.lru_cache(maxsize=64)
+def _meta_shapes(arch: str, num_classes: int) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Shapes and dtypes of ``arch``'s state dict with ``num_classes`` outputs, built on the meta
+    device (no memory, no random initialisation: milliseconds even for VGG-16)."""
+    with torch.device("meta"):
+        model = _torchvision_builder(arch)(weights=None, num_classes=num_classes)
+    return {key: (tuple(value.shape), value.dtype) for key, value in model.state_dict().items()}
+
+
+@functools.lru_cache(maxsize=64)
+def head_keys(arch: str) -> tuple[str, ...]:
+    """The state-dict keys of ``arch``'s classifier head: those whose shape depends on the class count."""
+    default, other = _meta_shapes(arch, 1000), _meta_shapes(arch, 7)
+    return tuple(key for key in default if default[key][0] != other[key][0])
+
+
+def _class_count(arch: str, state_dict: dict[str, torch.Tensor]) -> int:
+    """The number of outputs of the head in ``state_dict`` (first dimension of its head weights)."""
+    for key in head_keys(arch):
+        tensor = state_dict.get(key)
+        if tensor is not None and tensor.ndim >= 1 and 0 < tensor.shape[0] <= _MAX_CLASSES:
+            return int(tensor.shape[0])
+    return 1000
+
+
+def _mismatches(expected: dict[str, tuple[tuple[int, ...], torch.dtype]],
+                state_dict: dict[str, torch.Tensor]) -> tuple[int, list[str]]:
+    """How many keys differ between ``expected`` and ``state_dict`` (keys and shapes), and a summary
+    of each kind of difference (0 and empty when it fits)."""
+    missing = [key for key in expected if key not in state_dict]
+    unexpected = [key for key in state_dict if key not in expected]
+    wrong = [key for key in expected if key in state_dict and tuple(state_dict[key].shape) != expected[key][0]]
+    details = []
+    if missing:
+        details.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
+    if unexpected:
+        details.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
+    if wrong:
+        key = wrong[0]
+        details.append(f"{len(wrong)} shape mismatches (e.g. {key}: file {tuple(state_dict[key].shape)}, "
+                       f"model {expected[key][0]})")
+    return len(missing) + len(unexpected) + len(wrong), details
+
+
+def check_layout(arch: str, state_dict: dict[str, torch.Tensor], name: str) -> Layout:
+    """Check that ``state_dict`` is ``arch`` with some number of classes (compared on the meta device).
+
+    Raises:
+        WeightsError: the keys or shapes differ; the message summarises the missing, unexpected and
+            mis-shaped keys.
     """
-    path = Path(path)
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            loaded: object = load_file(str(path))
-        else:
-            loaded = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise WeightsError(
-            f"{path.name} could not be read as a checkpoint: {type(error).__name__}: {str(error)[:300]}. "
-            "Give a .pth/.pt state dict or a .safetensors file (pickled objects and code are refused)."
-        ) from error
-    if isinstance(loaded, dict):
-        for key in ("state_dict", "model"):
-            inner = loaded.get(key)
-            if isinstance(inner, dict) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
-                loaded = inner
-                break
-    if not isinstance(loaded, dict) or not loaded or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in loaded.items()
-    ):
-        raise WeightsError(f"{path.name} does not hold a state dict (a mapping of names to tensors).")
-    return loaded  # type: ignore[return-value]
+    _spec(arch)  # a supported architecture
+    num_classes = _class_count(arch, state_dict)
+    _, details = _mismatches(_meta_shapes(arch, num_classes), state_dict)
+    if details:
+        raise WeightsError(f"{name} is not a torchvision {arch} classifier: {'; '.join(details)}.")
+    return Layout(arch, num_classes)
 
 
-def check_fits(model: nn.Module, state_dict: dict[str, torch.Tensor], name: str) -> None:
-    """Raise :class:`WeightsError` unless ``state_dict`` has exactly ``model``'s keys and shapes."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    wrong = [k for k in own if k in state_dict and own[k].shape != state_dict[k].shape]
-    if missing or unexpected or wrong:
-        details = []
-        if missing:
-            details.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
-        if unexpected:
-            details.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
-        if wrong:
-            key = wrong[0]
-            details.append(
-                f"{len(wrong)} shape mismatches (e.g. {key}: file {tuple(state_dict[key].shape)}, "
-                f"model {tuple(own[key].shape)})"
-            )
-        raise WeightsError(f"{name} does not fit {type(model).__name__}: {'; '.join(details)}.")
+def detect_layout(state_dict: dict[str, torch.Tensor], name: str) -> Layout:
+    """The supported architecture (with any number of classes) whose keys and shapes ``state_dict`` has.
+
+    Raises:
+        WeightsError: it fits none; the message names the closest architecture and what differs.
+    """
+    closest: tuple[int, str, list[str]] | None = None
+    for arch in ARCHITECTURES:
+        num_classes = _class_count(arch, state_dict)
+        distance, details = _mismatches(_meta_shapes(arch, num_classes), state_dict)
+        if not details:
+            return Layout(arch, num_classes)
+        if closest is None or distance < closest[0]:
+            closest = (distance, arch, details)
+    assert closest is not None
+    first_keys = ", ".join(list(state_dict)[:3])
+    raise WeightsError(
+        f"{name} fits none of the supported architectures ({', '.join(ARCHITECTURES)}) with any number of "
+        f"classes; only the classifier's last layer may differ from torchvision's. Closest: {closest[1]} "
+        f"({'; '.join(closest[2])}). The file's first keys: {first_keys}."
+    )
+
+
+def _instantiate(arch: str, state_dict: dict[str, torch.Tensor], name: str) -> nn.Module:
+    """``arch`` holding ``state_dict``'s tensors, built on the meta device and filled without random init."""
+    layout = check_layout(arch, state_dict, name)
+    with torch.device("meta"):
+        model = _torchvision_builder(arch)(weights=None, num_classes=layout.num_classes)
+    expected = _meta_shapes(arch, layout.num_classes)
+    model.load_state_dict({key: value.to(expected[key][1]) for key, value in state_dict.items()}, assign=True)
+    left = [key for key, value in [*model.named_parameters(), *model.named_buffers()] if value.is_meta]
+    if left:  # a tensor the state dict does not hold (a non-persistent buffer): build it for real
+        model = _torchvision_builder(arch)(weights=None, num_classes=layout.num_classes)
+        model.load_state_dict(state_dict)
+    return model
 
 
 def build(
@@ -395,7 +455,8 @@ def build(
         arch: one of :func:`supported_architectures`.
         weights: ``"pretrained"`` resolves weights as the module docstring describes;
             ``"random"`` initialises from ``seed`` and labels the result as random.
-        file: explicit checkpoint to use instead of the cache/package sources.
+        file: explicit checkpoint to use instead of the cache/package sources; its classifier head may
+            have any number of classes (read from the file).
         seed: seed for random initialisation (ignored for pretrained weights).
 
     Raises:
@@ -421,25 +482,8 @@ def build(
             info = _download(arch)
         else:
             raise WeightsError(info.message)
-    model = builder(weights=None)
-    state_dict = read_state_dict(info.path or "")
-    check_fits(model, state_dict, Path(info.path or "").name)
-    model.load_state_dict(state_dict)
-    return model.eval(), info
-
-
-def detect_arch(state_dict: dict[str, torch.Tensor]) -> str:
-    """The supported architecture whose keys and shapes ``state_dict`` matches exactly."""
-    for arch in ARCHITECTURES:
-        try:
-            check_fits(_torchvision_builder(arch)(weights=None), state_dict, "file")
-            return arch
-        except WeightsError:
-            continue
-    raise WeightsError(
-        f"The file fits none of the supported architectures ({', '.join(ARCHITECTURES)}); "
-        "it must be a torchvision state dict for one of them."
-    )
+    path = Path(info.path or "")
+    return _instantiate(arch, checkpoints.read_state_dict(path), path.name).eval(), info
 
 
 def add(file: str | Path, arch: str | None = None) -> WeightsInfo:
@@ -452,9 +496,9 @@ def add(file: str | Path, arch: str | None = None) -> WeightsInfo:
     path = Path(file)
     if not path.is_file():
         raise WeightsError(f"{path} does not exist.")
-    state_dict = read_state_dict(path)
-    arch = arch or detect_arch(state_dict)
-    check_fits(_torchvision_builder(arch)(weights=None), state_dict, path.name)
+    state_dict = checkpoints.read_state_dict(path, mapped=True)
+    layout = check_layout(arch, state_dict, path.name) if arch else detect_layout(state_dict, path.name)
+    arch = layout.arch
     digest = file_sha256(path)
     expected = expected_hash(arch)
     if not _matches(digest, expected):

@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
                                 lr=args.lr, variant=args.variant, sync_epochs=args.sync_epochs, seed=args.seed)
         parse_context(args.ranking)  # fail before loading anything
         split = load_images(args.images)
+        rank = distributed.setup(args.device)  # before building: each rank's model goes to its own device
         model = build_context_model(args.backbone, args.layers.split(",") if args.layers else None, args.compare,
-                                    not args.no_channel_norm, args.variant, args.weights, args.seed, args.device)
+                                    not args.no_channel_norm, args.variant, args.weights, args.seed, str(rank.device))
         bapps_before = bapps_score(model.metric, args.bapps)
         checkpoint = args.checkpoint_dir / CHECKPOINT_FILE if args.checkpoint_dir else None
         run = adapt(args.ranking, split, model, config, test_crops=args.test_crops, checkpoint=checkpoint,

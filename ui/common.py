@@ -30,9 +30,36 @@ class AppContext:
     demo: gr.Blocks
 
 
-def user_errors(fn: F) -> F:
-    """Show engine errors meant for the user as a Gradio error dialog instead of a generic failure.
+ERROR_TOAST_S = 20  # seconds a refusal stays on screen in the browser
 
+
+def _from_browser() -> bool:
+    """Whether the running event was sent by the app's own page (gradio's front end marks its requests
+    ``x-gradio-user: app``; gradio_client sends ``api``, the MCP server ``mcp``)."""
+    from gradio.context import LocalContext
+
+    request = LocalContext.request.get(None)
+    return request is not None and (request.headers or {}).get("x-gradio-user") == "app"
+
+
+def _refuse(error: Exception) -> Any:
+    """In the browser: a warning toast, and every output keeps its last good value. Elsewhere: the error."""
+    message = error.message if isinstance(error, gr.Error) else str(error)
+    if not _from_browser():
+        if isinstance(error, gr.Error):
+            raise error
+        raise gr.Error(message, duration=None) from error
+    gr.Warning(message, duration=ERROR_TOAST_S)
+    return gr.skip()
+
+
+def user_errors(fn: F) -> F:
+    """Show errors meant for the user (:class:`WorkbenchError`, ``gr.Error``) as a message, not a failure.
+
+    In the browser the message appears as a toast and the event's outputs keep their last good values
+    (a failed action never turns tables, plots or dropdowns into "Error" badges). API and MCP callers
+    get the error itself (``AppError`` in gradio_client), so scripts still see that the call failed.
+    In the browser a refused event therefore completes: chain follow-ups with ``.then``, not ``.success``.
     Works for plain functions and generators; keeps the signature so ``gr.Progress`` still injects.
     """
     if inspect.isgeneratorfunction(fn):
@@ -41,8 +68,8 @@ def user_errors(fn: F) -> F:
         def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 yield from fn(*args, **kwargs)
-            except WorkbenchError as error:
-                raise gr.Error(str(error), duration=None) from error
+            except (WorkbenchError, gr.Error) as error:
+                yield _refuse(error)
 
         return generator_wrapper  # type: ignore[return-value]
 
@@ -50,8 +77,8 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except WorkbenchError as error:
-            raise gr.Error(str(error), duration=None) from error
+        except (WorkbenchError, gr.Error) as error:
+            return _refuse(error)
 
     return wrapper  # type: ignore[return-value]
 

@@ -79,7 +79,9 @@ def load() -> object:
             os.environ["HF_HUB_OFFLINE"] = "1"  # never reach the hub: everything is in the package
             from sentence_transformers import SentenceTransformer
 
-            _model = SentenceTransformer(str(folder), device="cpu")
+            from engine import settings
+
+            _model = SentenceTransformer(str(folder), device=settings.current().device)
         return _model
 
 

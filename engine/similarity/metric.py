@@ -1,7 +1,7 @@
 """Deep perceptual similarity (DPS): spatial, mean and sort comparisons of deep features.
 
 For images x, y in 0..1 and a backbone's feature maps f_l at layers l, each *entry* (layer, part)
-of the metric is computed in five steps (spec ``dps.md`` section 1.1):
+of the metric is computed in five steps:
 
 1. the part modifies the features: ``spatial`` keeps them, ``mean`` averages each channel over
    positions (``[B, C, 1, 1]``), ``sort`` sorts each channel's H*W activations ascending
@@ -25,8 +25,8 @@ embeddings are cheap, so an evaluation that meets the same image twice computes 
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from engine import checkpoints
 from engine import weights as weights_module
 from engine.backbones import FeatureExtractor, FeatureMaps, backbone
 from engine.errors import InputError, WeightsError
@@ -61,6 +62,7 @@ PRECISIONS: dict[str, str] = {
 
 _HEAD_KEY = re.compile(r"^(weights\.\d+|lin\d+\.model\.\d\.weight)$")
 EPS = 1e-20  # inside the square root of the channel norm; representable in float32
+PASS_ELEMENTS = 3_000_000  # values in the largest feature map of one backbone pass (CPU cache; see forward)
 
 
 def comparison_parts(comparison: str) -> tuple[Part, ...]:
@@ -96,15 +98,18 @@ def fast_dtype(device: str | torch.device) -> torch.dtype | None:
     return None
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[None]:
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
+def channel_sum_of_squares(values: torch.Tensor) -> torch.Tensor:
+    """``sum_c values^2`` of ``[B, C, H, W]`` per position: ``[B, H, W]``.
+
+    Reduced over the last dimension of the ``[B, H, W, C]`` view: for channels-last maps (the CPU
+    layout) the channels are then contiguous, which the CPU reduces about twice as fast as dim 1.
+    """
+    return torch.linalg.vector_norm(values.permute(0, 2, 3, 1), dim=-1).square()
 
 
 def normalize_channels(features: torch.Tensor) -> torch.Tensor:
     """Each position's channel vector divided by its L2 norm: ``f / sqrt(sum_c f^2 + EPS)`` (dim 1)."""
-    return features * torch.rsqrt(features.square().sum(dim=1, keepdim=True) + EPS)
+    return features * torch.rsqrt(channel_sum_of_squares(features) + EPS).unsqueeze(1)
 
 
 def modify(features: torch.Tensor, part: Part) -> torch.Tensor:
@@ -197,7 +202,7 @@ class LinearHeads(nn.Module):
         The file is read safely (``torch.load(weights_only=True)`` or safetensors); its channel
         counts must equal ``channels`` (e.g. LPIPS' ``alex.pth`` fits the AlexNet spatial metric).
         """
-        state = weights_module.read_state_dict(path)
+        state = checkpoints.read_state_dict(path)
         if all(f"weights.{index}" in state for index in range(len(channels))):
             vectors: list[torch.Tensor] | None = [state[f"weights.{index}"].float().flatten()
                                                   for index in range(len(channels))]
@@ -326,9 +331,14 @@ class DeepPerceptualSimilarity(nn.Module):
         if heads is not None and heads.channels != [entry.channels for entry in self.entries]:
             raise WeightsError(f"The lin heads have channels {heads.channels}, but the entries need "
                                f"{[entry.channels for entry in self.entries]}.")
-        self.heads = heads
+        self.heads = heads.to(extractor.device) if heads is not None else None
         self.precision = precision
-        self.autocast_dtype = fast_dtype(extractor.device) if precision == "fast" else None
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The precision the backbone runs in where it currently is: float32 unless the fast mode has a
+        faster one here (:func:`fast_dtype`)."""
+        return (fast_dtype(self.extractor.device) if self.precision == "fast" else None) or torch.float32
 
     @property
     def entry_names(self) -> list[str]:
@@ -346,13 +356,23 @@ class DeepPerceptualSimilarity(nn.Module):
     def provenance(self) -> str:
         """Weights provenance plus what else shapes the numbers (heads, precision)."""
         extra = [f"lin heads {self.heads.source}" if self.heads is not None else "no lin heads"]
-        extra.append(f"{self.precision} precision ({self.autocast_dtype or torch.float32})".replace("torch.", ""))
+        extra.append(self.precision_note)
         return f"{self.extractor.info.label}; {', '.join(extra)}"
 
-    def features(self, images: torch.Tensor) -> FeatureMaps:
-        """Backbone feature maps of ``images`` (``[B, 3, H, W]`` in 0..1), float32."""
-        with _autocast(self.extractor.device, self.autocast_dtype):
-            maps = self.extractor(images)
+    @property
+    def precision_note(self) -> str:
+        """What precision the numbers were computed in, e.g. ``fast precision (backbone in bfloat16)``."""
+        dtype = str(self.compute_dtype).replace("torch.", "")
+        if self.precision == "exact":
+            return "exact precision (float32)"
+        if self.compute_dtype == torch.float32:
+            return ("fast precision requested, but this device has no native bfloat16/float16: "
+                    "computed exactly in float32")
+        return f"fast precision (backbone in {dtype}, distances in float32)"
+
+    def features(self, images: torch.Tensor | Sequence[torch.Tensor]) -> FeatureMaps:
+        """Backbone feature maps (float32) of ``[B, 3, H, W]`` images in 0..1, or of several batches run as one."""
+        maps = self.extractor(images, dtype=self.compute_dtype)
         return {name: value.float() for name, value in maps.items()}
 
     def embed_features(self, maps: FeatureMaps, size: tuple[int, int]) -> Embedding:
@@ -378,8 +398,9 @@ class DeepPerceptualSimilarity(nn.Module):
             raise InputError(f"Both images must have the same size, got {a.size} and {b.size}.")
         columns, total_map = [], None
         for index, (entry, part_a, part_b) in enumerate(zip(self.entries, a.parts, b.parts)):
-            squared = (part_a - part_b).square()
-            per_position = self.heads.reduce(index, squared) if self.heads is not None else squared.sum(dim=1)
+            difference = part_a - part_b
+            per_position = (self.heads.reduce(index, difference.square()) if self.heads is not None
+                            else channel_sum_of_squares(difference))
             columns.append(per_position.mean(dim=(1, 2)))
             if with_map:
                 if entry.part == "spatial":
@@ -391,16 +412,29 @@ class DeepPerceptualSimilarity(nn.Module):
         per_entry = torch.stack(columns, dim=1)
         return Distances(per_entry.sum(dim=1), per_entry, total_map)
 
+    def pairs_per_pass(self, size: tuple[int, int]) -> int:
+        """How many pairs of ``size`` (H, W) images go through the backbone together: as many as keep the
+        largest feature map under :data:`PASS_ELEMENTS` values (measured: larger passes fall out of cache)."""
+        largest = max(layer.channels * math.ceil(size[0] / layer.stride) * math.ceil(size[1] / layer.stride)
+                      for layer in self.extractor.layers if layer.name in {entry.layer for entry in self.entries})
+        return max(1, PASS_ELEMENTS // (2 * largest))
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``[B]`` distances between ``x`` and ``y`` (``[B, 3, H, W]`` in 0..1, same size); differentiable.
 
-        Both batches go through the backbone together, which is faster than two passes.
+        Both batches go through the backbone together (faster than two passes), in passes of
+        :meth:`pairs_per_pass` pairs.
         """
         if x.shape != y.shape:
             raise InputError(f"Both batches must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}.")
-        both = self.embed(torch.cat([x, y]))
-        count = x.shape[0]
-        return self.distance(both.select(slice(0, count)), both.select(slice(count, None))).total
+        size = (int(x.shape[-2]), int(x.shape[-1]))
+        step = self.pairs_per_pass(size)
+        totals = []
+        for start in range(0, x.shape[0], step):
+            both = self.embed_features(self.features([x[start:start + step], y[start:start + step]]), size)
+            count = min(step, x.shape[0] - start)
+            totals.append(self.distance(both.select(slice(0, count)), both.select(slice(count, None))).total)
+        return torch.cat(totals)
 
     def train(self, mode: bool = True) -> "DeepPerceptualSimilarity":
         """Switch the heads' dropout; the backbone always stays in eval mode."""

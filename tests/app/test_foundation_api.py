@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gradio_client import handle_file
+import torch
+from gradio_client import Client, handle_file
+from gradio_client.client import Job
 from gradio_client.exceptions import AppError
 
 from engine import weights
@@ -24,25 +27,104 @@ def test_models_table_shows_offline_mobilenet_with_sha256(client) -> None:  # ty
     assert "mobilenet_v2" in names
 
 
-def test_bad_checkpoint_upload_is_a_clear_error_and_app_stays_up(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    bad = tmp_path / "broken.pth"
-    bad.write_bytes(b"\x00garbage that is no checkpoint")
-    with pytest.raises(AppError, match="could not be read as a checkpoint"):
-        client.predict(handle_file(str(bad)), "detect", api_name="/checkpoint_register")
-    empty = tmp_path / "empty.safetensors"
-    empty.write_bytes(b"")
-    with pytest.raises(AppError, match="could not be read"):
-        client.predict(handle_file(str(empty)), "detect", api_name="/checkpoint_register")
+@pytest.fixture(scope="module")
+def browser(app_url: str) -> Iterator[Client]:
+    """A gradio_client that identifies itself as the app's own page does (``x-gradio-user: app``)."""
+    connection = Client(app_url, headers={"x-gradio-user": "app"}, verbose=False)
+    yield connection
+    connection.close()
+
+
+def shown_messages(job: Job) -> list[tuple[str, str]]:
+    """The (message, level) toasts the server sent while ``job`` ran."""
+    messages = []
+    while not job.communicator.updates.empty():
+        update = job.communicator.updates.get_nowait()
+        if getattr(update, "log", None):
+            messages.append(update.log)
+    return messages
+
+
+def bad_checkpoints(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Refused files and what the refusal must say about each."""
+    from torchvision import models
+
+    torch.save({"conv.weight": torch.zeros(2, 2)}, folder / "good-format.pth")
+    archive = (folder / "good-format.pth").read_bytes()
+    files = {
+        "random.pth": (bytes(range(256)) * 4, "random.pth is not a weights file"),
+        "empty.safetensors": (b"", "empty.safetensors is empty (0 bytes)"),
+        "truncated.pth": (archive[: len(archive) // 2], "truncated.pth is a damaged PyTorch file"),
+    }
+    cases = {}
+    for name, (content, expected) in files.items():
+        (folder / name).write_bytes(content)
+        cases[name] = (folder / name, expected)
+    torch.save(models.squeezenet1_1(weights=None, num_classes=2), folder / "whole-model.pth")
+    cases["whole-model.pth"] = (folder / "whole-model.pth",
+                                "holds pickled Python objects (torchvision.models.squeezenet.SqueezeNet)")
+    cases["good-format.pth"] = (folder / "good-format.pth", "good-format.pth fits none of the supported architectures")
+    return cases
+
+
+def test_refused_checkpoints_say_what_the_file_is_and_what_is_accepted(  # type: ignore[no-untyped-def]
+    client, tmp_path: Path
+) -> None:
+    for name, (path, expected) in bad_checkpoints(tmp_path).items():
+        with pytest.raises(AppError) as error:
+            client.predict(handle_file(str(path)), "detect", api_name="/checkpoint_register")
+        message = str(error.value)
+        assert expected in message, name
+        assert "weights_only" not in message and "Unpickl" not in message, name  # never PyTorch's own text
+        assert "Accepted:" in message or "only the classifier's last layer may differ" in message, name
     models, _ = client.predict(api_name="/models_refresh")  # still answering
     assert models["data"]
+
+
+def test_refused_upload_in_the_browser_is_a_message_and_outputs_keep_their_values(  # type: ignore[no-untyped-def]
+    browser, tmp_path: Path
+) -> None:
+    path, expected = bad_checkpoints(tmp_path)["whole-model.pth"]
+    job = browser.submit(handle_file(str(path)), "detect", api_name="/checkpoint_register")
+    message, table, dropdown = job.result()  # no AppError: the page shows a message, not "Error" badges
+    assert message == table == dropdown == {"__type__": "update"}  # unchanged: no value sent for any output
+    assert any(expected in text and level == "warning" for text, level in shown_messages(job))
 
 
 def test_good_checkpoint_upload_registers_a_model(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     good = tmp_path / "mine.pth"
     shutil.copyfile(weights.find("mobilenet_v2").path or "", good)
     message, models, choice = client.predict(handle_file(str(good)), "mobilenet_v2", api_name="/checkpoint_register")
-    assert "user:mine" in message
+    assert "user:mine" in message and "1000 classes" in message
     assert any(row[0] == "user:mine" for row in models["data"])
+
+
+def choice_names(update: dict) -> list[str]:
+    """The choices a dropdown update offers."""
+    return [value for _, value in update["choices"]]
+
+
+def test_fine_tuned_checkpoint_registers_with_its_class_names(  # type: ignore[no-untyped-def]
+    client, tmp_path: Path
+) -> None:
+    from torchvision import models
+
+    checkpoint = tmp_path / "pets.pth"
+    torch.save(models.squeezenet1_1(weights=None, num_classes=3).state_dict(), checkpoint)
+    names = tmp_path / "labels.json"
+    names.write_text(json.dumps(["cat", "dog", "hamster"]))
+    message, table, choice = client.predict(handle_file(str(checkpoint)), "detect", handle_file(str(names)),
+                                            api_name="/checkpoint_register")
+    assert choice["value"] == "user:pets" and "user:pets" in choice_names(choice)
+    assert "squeezenet1_1" in message and "3 classes" in message
+    assert "class names from labels.json" in message
+    row = next(row for row in table["data"] if row[0] == "user:pets")
+    assert row[3] == "available"
+    message, _, choice = client.predict(handle_file(str(checkpoint)), "detect", None, "a\nb\nc", "numbers",
+                                        api_name="/checkpoint_register")
+    assert choice["value"] == "user:numbers" and "the typed list" in message
+    message, table, _ = client.predict("user:numbers", api_name="/checkpoint_remove")
+    assert "Removed" in message and all(row[0] != "user:numbers" for row in table["data"])
 
 
 def test_annotation_undo_export_import_through_the_app(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -28,6 +28,37 @@ def test_every_layer_has_the_documented_channels_in_order(arch: str) -> None:
         assert [m.shape[-1] for m in maps.values()] == LPIPS_MAP_SIDES_AT_64[arch]
 
 
+def test_batches_are_normalised_and_joined_in_one_pass_with_or_without_autograd() -> None:
+    extractor = FeatureExtractor("alexnet", ["relu1"], weights="random")
+    first, second = torch.rand(2, 3, 40, 40), torch.rand(3, 3, 40, 40)
+    with torch.inference_mode():
+        joined = extractor.normalized([first, second])
+        expected = extractor.normalized([torch.cat([first, second])])
+    assert joined.is_contiguous(memory_format=torch.channels_last) and joined.shape == (5, 3, 40, 40)
+    torch.testing.assert_close(joined, expected, atol=0, rtol=0)
+    tracked = first.clone().requires_grad_(True)
+    with_grad = extractor.normalized([tracked, second])
+    torch.testing.assert_close(with_grad.detach(), joined)
+    with_grad.sum().backward()
+    assert tracked.grad is not None and tracked.grad.shape == first.shape
+    with pytest.raises(InputError, match="of one size"):
+        extractor.normalized([first, torch.rand(1, 3, 32, 32)])
+
+
+def test_reduced_precision_copy_is_made_once_and_follows_weight_changes() -> None:
+    extractor = FeatureExtractor("alexnet", ["relu1", "relu2"], weights="random")
+    assert extractor.trunk_in(torch.float32) is extractor.trunk
+    low = extractor.trunk_in(torch.bfloat16)
+    assert extractor.trunk_in(torch.bfloat16) is low
+    assert all(p.dtype == torch.bfloat16 for p in low.parameters())
+    assert all(p.dtype == torch.float32 for p in extractor.trunk.parameters())  # the exact weights are untouched
+    with torch.no_grad():
+        extractor.trunk[0].bias.add_(1.0)  # e.g. an optimiser step of a fine-tuned backbone
+    updated = extractor.trunk_in(torch.bfloat16)
+    assert updated is not low
+    torch.testing.assert_close(updated[0].bias.float(), extractor.trunk[0].bias, atol=1e-2, rtol=1e-2)
+
+
 def test_imagenet_normalisation_happens_inside() -> None:
     extractor = FeatureExtractor("alexnet", ["relu1"], weights="random")
     images = torch.rand(2, 3, 40, 40)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,8 +14,8 @@ import pytest
 import torch
 
 from engine import registry as registry_module
-from engine import weights
-from engine.errors import WeightsError, WorkbenchError
+from engine import settings, weights
+from engine.errors import InputError, WeightsError, WorkbenchError
 from engine.registry import LoadedModel, ModelSpec, Registry
 
 
@@ -110,19 +112,101 @@ def test_default_registry_lists_imagenet_classifiers_with_availability() -> None
     assert 13 < loaded.memory_bytes / 2**20 < 15  # 3.5 M float32 parameters + BN buffers
 
 
-def test_user_checkpoint_is_validated_copied_and_registered(tmp_path: Path) -> None:
+@pytest.fixture()
+def data_dir(tmp_path: Path, session_data_dir: Path) -> Iterator[Path]:
+    """A data folder of its own for one test (user checkpoints are recorded there)."""
+    folder = tmp_path / "data"
+    settings.apply(data_dir=folder)
+    yield folder
+    settings.apply(data_dir=session_data_dir)
+
+
+def fine_tuned(path: Path, num_classes: int, seed: int = 0) -> torch.nn.Module:
+    """A squeezenet1_1 with ``num_classes`` outputs saved as a state dict at ``path``."""
+    from torchvision import models
+
+    torch.manual_seed(seed)
+    model = models.squeezenet1_1(weights=None, num_classes=num_classes).eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return model
+
+
+def test_user_checkpoint_is_validated_copied_and_registered(tmp_path: Path, data_dir: Path) -> None:
     packaged = Path(weights.find("mobilenet_v2").path or "")
     upload = tmp_path / "finetuned.pth"
     shutil.copyfile(packaged, upload)
     registry = Registry()
     spec = registry_module.register_user_checkpoint(registry, upload)
     assert spec.name == "user:finetuned" and spec.arch == "mobilenet_v2"
+    assert len(spec.labels) == 1000 and spec.labels[281] == "tabby" and "ImageNet-1k names assumed" in spec.description
     upload.unlink()  # the upload folder may be cleaned; the registry keeps its own copy
     loaded = registry.get(spec.name)
     assert loaded.weights is not None and loaded.weights.source == "file"
 
     broken = tmp_path / "broken.pth"
     broken.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(WeightsError, match="could not be read"):
+    with pytest.raises(WeightsError, match="broken.pth is not a weights file"):
         registry_module.register_user_checkpoint(registry, broken)
     assert registry.names() == [spec.name]
+
+
+def test_fine_tuned_classifier_gets_its_class_names_and_survives_a_restart(tmp_path: Path, data_dir: Path) -> None:
+    upload = tmp_path / "upload" / "flowers.pth"
+    original = fine_tuned(upload, 3)
+    (upload.parent / "labels.json").write_text(json.dumps({"0": "daisy", "1": "rose", "2": "tulip"}))
+    registry = Registry()
+    spec = registry_module.register_user_checkpoint(registry, upload)  # the sidecar beside it is found
+    assert list(spec.labels) == ["daisy", "rose", "tulip"] and spec.arch == "squeezenet1_1"
+    assert "3 classes" in spec.description and "class names from labels.json" in spec.description
+    typed = registry_module.register_user_checkpoint(registry, upload, name="typed", class_names=["a", "b", "c"])
+    assert list(typed.labels) == ["a", "b", "c"]
+    shutil.rmtree(upload.parent)
+
+    restarted = Registry()  # a new process: nothing but the data dir is left
+    restored = registry_module.restore_user_checkpoints(restarted)
+    assert sorted(s.name for s in restored) == ["user:flowers", "user:typed"]
+    assert list(restarted.spec("user:flowers").labels) == ["daisy", "rose", "tulip"]
+    model = restarted.get("user:flowers").model
+    image = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(model(image), original(image))
+
+    registry_module.remove_user_checkpoint(restarted, "user:flowers")
+    assert restarted.names() == ["user:typed"]
+    assert [r.name for r in registry_module.user_checkpoints()] == ["user:typed"]
+    assert len(list((data_dir / "checkpoints").glob("*.pth"))) == 1  # still used by user:typed
+    with pytest.raises(WorkbenchError, match="not a registered user checkpoint"):
+        registry_module.remove_user_checkpoint(restarted, "mobilenet_v2")
+
+
+def test_classes_without_names_are_numbered_and_wrong_names_refused(tmp_path: Path, data_dir: Path) -> None:
+    upload = tmp_path / "seven.pth"
+    fine_tuned(upload, 7)
+    registry = Registry()
+    spec = registry_module.register_user_checkpoint(registry, upload)
+    assert list(spec.labels) == [f"class {k}" for k in range(7)]
+    assert "no class names given: classes are numbered 0-6" in spec.description
+    with pytest.raises(InputError, match="names 2 classes, but the checkpoint's classifier has 7 outputs"):
+        registry_module.register_user_checkpoint(registry, upload, class_names=["a", "b"])
+    bad_labels = tmp_path / "labels.json"
+    bad_labels.write_text("{not json")
+    with pytest.raises(InputError, match="labels.json is not valid JSON"):
+        registry_module.register_user_checkpoint(registry, upload, labels_file=bad_labels)
+    with pytest.raises(InputError, match="Model name '../x' is not allowed"):
+        registry_module.register_user_checkpoint(registry, upload, name="../x")
+    with pytest.raises(WeightsError, match="not a torchvision resnet18 classifier"):
+        registry_module.register_user_checkpoint(registry, upload, arch="resnet18")
+    assert [r.name for r in registry_module.user_checkpoints()] == ["user:seven"]
+
+
+def test_unreadable_or_outdated_records_never_stop_the_start(data_dir: Path) -> None:
+    folder = data_dir / "checkpoints"
+    folder.mkdir(parents=True)
+    (folder / registry_module.USER_RECORDS).write_text("{broken")
+    assert registry_module.restore_user_checkpoints(Registry()) == []
+    record = {"name": "user:old", "arch": "retired_net", "num_classes": 2, "file": "x.pth", "sha256": "0" * 64,
+              "original_name": "old.pth", "labels": None, "labels_source": "numbered", "registered_at": 0.0}
+    (folder / registry_module.USER_RECORDS).write_text(json.dumps([record]))
+    registry = Registry()
+    assert registry_module.restore_user_checkpoints(registry) == [] and registry.names() == []

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import pickle
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from engine import weights
+from engine import settings, weights
 from engine.errors import WeightsError
 
 MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
@@ -124,13 +123,34 @@ def test_missing_weights_name_file_hash_and_fix(torch_home: Path) -> None:
     assert str(torch_home) in message and "engine.weights add" in message
 
 
-def test_no_download_unless_allowed(torch_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def forbidden(*args: object, **kwargs: object) -> None:
-        raise AssertionError("tried to download although downloads are off")
+@pytest.fixture()
+def download_attempts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records every download attempt; each one fails like an unreachable network would."""
+    attempts: list[str] = []
 
-    monkeypatch.setattr(torch.hub, "download_url_to_file", forbidden)
-    with pytest.raises(WeightsError):
+    def record(url: str, *args: object, **kwargs: object) -> None:
+        attempts.append(url)
+        raise ConnectionError("network unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", record)
+    return attempts
+
+
+def test_no_download_unless_allowed(torch_home: Path, download_attempts: list[str]) -> None:
+    settings.apply(allow_downloads=False)
+    with pytest.raises(WeightsError, match="squeezenet1_1-b8a52dc0.pth"):
         weights.build("squeezenet1_1")
+    assert download_attempts == []
+
+
+def test_download_is_attempted_when_allowed(torch_home: Path, download_attempts: list[str]) -> None:
+    settings.apply(allow_downloads=True)
+    try:
+        with pytest.raises(WeightsError, match="Download of .* failed"):
+            weights.build("squeezenet1_1")
+    finally:
+        settings.apply(allow_downloads=False)
+    assert download_attempts == [weights.official_url("squeezenet1_1")]
 
 
 def test_random_only_on_request_and_labelled(torch_home: Path) -> None:
@@ -160,24 +180,75 @@ def test_add_refuses_tampered_or_foreign_files(torch_home: Path, packaged_file: 
     torch.save({"layer.weight": torch.zeros(3, 3)}, alien)
     with pytest.raises(WeightsError, match="fits none"):
         weights.add(alien)
-    with pytest.raises(WeightsError, match="does not fit"):
+    with pytest.raises(WeightsError, match="not a torchvision resnet18 classifier: .* missing keys"):
         weights.add(packaged_file, arch="resnet18")
     assert not torch_home.exists() or not any(torch_home.iterdir())
 
 
-class _Exploit:
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (Path.touch, (str(Path(__file__).parent / "pwned"),))  # any call at load time is a breach
+def meta_state_dict(arch: str, num_classes: int) -> dict[str, torch.Tensor]:
+    """A state dict with the keys and shapes of ``arch`` fine-tuned to ``num_classes`` (meta tensors: no memory)."""
+    from torchvision import models
+
+    with torch.device("meta"):
+        return getattr(models, arch)(weights=None, num_classes=num_classes).state_dict()
 
 
-def test_pickled_code_is_never_executed(tmp_path: Path) -> None:
-    marker = Path(__file__).parent / "pwned"
-    evil = tmp_path / "evil.pth"
-    with evil.open("wb") as handle:
-        pickle.dump({"weight": _Exploit()}, handle)
-    with pytest.raises(WeightsError, match="could not be read"):
-        weights.read_state_dict(evil)
-    assert not marker.exists()
+@pytest.mark.parametrize("arch", weights.supported_architectures())
+@pytest.mark.parametrize("num_classes", [2, 37, 1000])
+def test_layout_detects_architecture_and_class_count(arch: str, num_classes: int) -> None:
+    state_dict = meta_state_dict(arch, num_classes)
+    assert weights.detect_layout(state_dict, "f.pth") == weights.Layout(arch, num_classes)
+    assert weights.check_layout(arch, state_dict, "f.pth").num_classes == num_classes
+
+
+def test_layout_is_checked_on_the_meta_device_without_building_a_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    devices: list[torch.device] = []
+    real_builder = weights._torchvision_builder
+
+    def spying_builder(arch: str):  # type: ignore[no-untyped-def]
+        def build(**kwargs: object) -> torch.nn.Module:
+            devices.append(torch.get_default_device())
+            return real_builder(arch)(**kwargs)
+        return build
+
+    weights._meta_shapes.cache_clear()
+    weights.head_keys.cache_clear()
+    monkeypatch.setattr(weights, "_torchvision_builder", spying_builder)
+    state_dict = meta_state_dict("resnet50", 5)
+    assert weights.detect_layout(state_dict, "f.pth").arch == "resnet50"
+    assert devices and all(device.type == "meta" for device in devices)
+
+
+def test_wrong_architecture_is_summarised(tmp_path: Path) -> None:
+    state_dict = meta_state_dict("resnet18", 4)
+    del state_dict["fc.bias"]
+    state_dict["layer1.0.conv1.weight"] = torch.zeros(3, 3, device="meta")
+    with pytest.raises(WeightsError) as error:
+        weights.detect_layout(state_dict, "mine.pth")
+    message = str(error.value)
+    assert "mine.pth fits none of the supported architectures" in message and "any number of classes" in message
+    assert "Closest: resnet18 (1 missing keys (e.g. fc.bias); 1 shape mismatches" in message
+    assert "file (3, 3), model (64, 64, 3, 3)" in message
+    with pytest.raises(WeightsError, match="not a torchvision mobilenet_v2 classifier: 314 missing keys"):
+        weights.check_layout("mobilenet_v2", state_dict, "mine.pth")
+
+
+def test_fine_tuned_file_builds_with_its_classes_in_float32(tmp_path: Path) -> None:
+    from torchvision import models
+
+    torch.manual_seed(0)
+    fine_tuned = models.squeezenet1_1(weights=None, num_classes=5).eval()
+    path = tmp_path / "five.pth"
+    torch.save({"module." + key: value.half() for key, value in fine_tuned.state_dict().items()}, path)  # DDP, fp16
+    model, info = weights.build("squeezenet1_1", file=path)
+    assert info.source == "file" and "five.pth" in info.label and "IMAGENET" not in info.label
+    parameters = list(model.parameters())
+    assert all(p.dtype == torch.float32 and not p.is_meta for p in [*parameters, *model.buffers()])
+    image = torch.rand(2, 3, 64, 64)
+    with torch.inference_mode():
+        ours, reference = model(image), fine_tuned.half().float()(image)
+    assert ours.shape == (2, 5)
+    torch.testing.assert_close(ours, reference)
 
 
 def test_cli_list_json_contract(capsys: pytest.CaptureFixture[str], torch_home: Path) -> None:

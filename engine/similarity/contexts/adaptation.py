@@ -153,6 +153,9 @@ def adapt(
     given = [name.strip() for name in (ranking.split(",") if isinstance(ranking, str) else ranking) if name.strip()]
     context = parse_context(given)
     rank = distributed.setup(str(model.metric.extractor.device.type))
+    if rank.world_size > 1 and model.metric.extractor.device != rank.device:
+        raise WorkbenchError(f"Under DDP this rank's model must be on {rank.device}, not "
+                             f"{model.metric.extractor.device}: build it after engine.distributed.setup.")
     frozen = test_set if test_set is not None else frozen_triplets(split.test, test_crops, config.image_size)
     fast = model.variant == "lin"
     if fast:  # distances are linear in the weights: run the backbone on the test set once

@@ -89,7 +89,7 @@ def triplet_statistics(metric: DeepPerceptualSimilarity, triplets: Triplets, bat
 def ranking_accuracy(d0: torch.Tensor, d1: torch.Tensor, pairs: torch.Tensor,
                      context: Sequence[str]) -> RankingAccuracy:
     """Score distances against the labels ``context`` gives the triplets' distortion ``pairs``."""
-    scores = twoafc_scores(d0, d1, judge_for(pairs, context))
+    scores = twoafc_scores(d0, d1, judge_for(pairs, context).to(d0.device))
     size = len(NAMES)
     totals = np.zeros((size, size))
     counts = np.zeros((size, size))

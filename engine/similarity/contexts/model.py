@@ -112,11 +112,12 @@ class ContextModel(nn.Module):
         super().__init__()
         if variant not in VARIANTS:
             raise InputError(f"Unknown variant {variant!r}; choose from {', '.join(VARIANTS)}.")
+        device = metric.extractor.device
         if metric.heads is None:
-            metric.heads = LinearHeads([entry.channels for entry in metric.entries])
+            metric.heads = LinearHeads([entry.channels for entry in metric.entries]).to(device)
         self.metric = metric
         self.variant = variant
-        self.head = RankingHead(seed=seed)
+        self.head = RankingHead(seed=seed).to(device)
         self.heads.dropout.seed(seed)
         metric.extractor.requires_grad_(variant == "tune")
 
@@ -159,6 +160,7 @@ class ContextModel(nn.Module):
              sync: Literal["auto", "always", "off"] = "auto") -> dict[str, torch.Tensor]:
         """Ranking BCE through G, plus the sync loss: ``auto`` adds it when the batch's 2AFC score
         is <= 0.5 (the paper's default), ``always`` on every batch, ``off`` never."""
+        judge = judge.to(d0.device)  # labels are made on the CPU, distances where the model runs
         ranking = F.binary_cross_entropy_with_logits(logits, judge)
         score = twoafc_scores(d0.detach(), d1.detach(), judge).mean()
         total = ranking

@@ -134,7 +134,7 @@ def test_heads_save_load_round_trip_and_wrong_files_are_refused(alex_metric, tmp
     with pytest.raises(WeightsError, match="LPIPS heads fit only"):
         LinearHeads.load(LPIPS_HEADS / "alex.pth", channels * 2)  # spatial+sort needs 10 heads
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(WeightsError, match="could not be read"):
+    with pytest.raises(WeightsError, match="junk.pth is not a weights file"):
         LinearHeads.load(tmp_path / "junk.pth", channels)
 
 
@@ -174,6 +174,29 @@ def test_fast_precision_choice() -> None:
     cpu = fast_dtype("cpu")
     flags = metric_module._cpu_flags()
     assert (cpu == torch.bfloat16) == bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def test_fast_precision_stays_exact_without_native_bfloat16_and_says_so(monkeypatch: pytest.MonkeyPatch,
+                                                                       alex_metric: DeepPerceptualSimilarity) -> None:
+    monkeypatch.setattr(metric_module, "_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    fast = DeepPerceptualSimilarity(alex_metric.extractor, precision="fast")
+    x, y = torch.rand(3, 3, 48, 48), torch.rand(3, 3, 48, 48)
+    with torch.inference_mode():
+        assert torch.equal(fast(x, y), alex_metric(x, y))  # the same numbers as the exact mode, bit for bit
+    assert fast.compute_dtype == torch.float32
+    assert "computed exactly in float32" in fast.provenance and "exact precision" in alex_metric.provenance
+
+
+def test_passes_of_a_few_pairs_give_the_distances_of_one_pass(monkeypatch: pytest.MonkeyPatch,
+                                                              alex_metric: DeepPerceptualSimilarity) -> None:
+    x, y = torch.rand(5, 3, 48, 48), torch.rand(5, 3, 48, 48)
+    with torch.inference_mode():
+        one_pass = alex_metric(x, y)
+        assert alex_metric.pairs_per_pass((48, 48)) >= 5
+        monkeypatch.setattr(metric_module, "PASS_ELEMENTS", 1)
+        assert alex_metric.pairs_per_pass((48, 48)) == 1
+        torch.testing.assert_close(alex_metric(x, y), one_pass, atol=1e-6, rtol=1e-5)
+        assert alex_metric.pairs_per_pass((224, 224)) == 1  # 64 x 56 x 56 values at relu1 for each image
 
 
 def test_build_metric_validates_and_shares_backbones() -> None:

@@ -141,7 +141,7 @@ def test_fast_precision_keeps_decisions_with_forced_bfloat16(monkeypatch: pytest
     monkeypatch.setattr(metric_module, "_cpu_flags", lambda: frozenset({"amx_bf16"}))
     fast = DeepPerceptualSimilarity(alexnet_random, precision="fast")
     exact = DeepPerceptualSimilarity(alexnet_random)
-    assert fast.autocast_dtype == torch.bfloat16
+    assert fast.compute_dtype == torch.bfloat16 and "backbone in bfloat16" in fast.provenance
     x, y = torch.rand(2, 3, 40, 40), torch.rand(2, 3, 40, 40)
     with torch.inference_mode():
         a, b = fast(x, y), exact(x, y)
