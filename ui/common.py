@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import gradio as gr
 
+from engine import runtime
 from engine.annotations import AnnotationStore
 from engine.errors import WorkbenchError
 from engine.jobs import JobRunner
@@ -31,6 +34,8 @@ class AppContext:
 
 
 ERROR_TOAST_S = 20  # seconds a refusal stays on screen in the browser
+RELEASE_AFTER_S = 1.0  # requests longer than this give their freed memory back afterwards
+log = logging.getLogger("workbench")
 
 
 def _from_browser() -> bool:
@@ -42,15 +47,23 @@ def _from_browser() -> bool:
     return request is not None and (request.headers or {}).get("x-gradio-user") == "app"
 
 
-def _refuse(error: Exception) -> Any:
-    """In the browser: a warning toast, and every output keeps its last good value. Elsewhere: the error."""
+def _refuse(error: Exception, where: str) -> Any:
+    """In the browser: a warning toast, and every output keeps its last good value. Elsewhere: the error.
+
+    Either way the server log gets one line, not a traceback: the user's mistake is no fault of the app.
+    """
     message = error.message if isinstance(error, gr.Error) else str(error)
+    log.info("refused in %s: %s", where, message.splitlines()[0] if message else "")
     if not _from_browser():
-        if isinstance(error, gr.Error):
-            raise error
-        raise gr.Error(message, duration=None) from error
+        raise gr.Error(message, duration=None, print_exception=False) from error
     gr.Warning(message, duration=ERROR_TOAST_S)
     return gr.skip()
+
+
+def _after(started: float) -> None:
+    """After a long request, give its freed memory back to the system (see engine.runtime.release_memory)."""
+    if time.monotonic() - started > RELEASE_AFTER_S:
+        runtime.release_memory()
 
 
 def user_errors(fn: F) -> F:
@@ -66,19 +79,25 @@ def user_errors(fn: F) -> F:
 
         @functools.wraps(fn)
         def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.monotonic()
             try:
                 yield from fn(*args, **kwargs)
             except (WorkbenchError, gr.Error) as error:
-                yield _refuse(error)
+                yield _refuse(error, fn.__name__)
+            finally:
+                _after(started)
 
         return generator_wrapper  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
         try:
             return fn(*args, **kwargs)
         except (WorkbenchError, gr.Error) as error:
-            return _refuse(error)
+            return _refuse(error, fn.__name__)
+        finally:
+            _after(started)
 
     return wrapper  # type: ignore[return-value]
 

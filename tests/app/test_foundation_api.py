@@ -168,3 +168,18 @@ def test_export_writes_inside_the_data_folder(client, session_data_dir: Path) ->
     assert "1 decisions" in status and Path(path).name == "annotations-export-check.csv"
     with pytest.raises(AppError, match="not in the list of choices"):
         client.predict(task="export-check", format="exe", api_name="/annotations_export")
+
+
+def test_a_user_error_logs_one_line_not_a_traceback(client, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                    capfd: pytest.CaptureFixture[str],
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    capfd.readouterr()
+    with caplog.at_level("INFO", logger="workbench"):
+        with pytest.raises(AppError, match="empty"):
+            client.predict(handle_file(str(empty)), "mobilenet_v2", api_name="/explain_classify")
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    assert [r.getMessage() for r in caplog.records if "refused in" in r.getMessage()] == [
+        "refused in classify_image: empty.png is empty (0 bytes)."]
