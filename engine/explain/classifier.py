@@ -2,11 +2,13 @@
 
 :class:`TorchClassifier` wraps any image classifier from :mod:`engine.registry`: it normalises with the
 model's own input spec (perturbation happens before, in 0..1), runs batches under
-``torch.inference_mode`` and returns softmax probabilities, the paper's output. On the CPU it runs a
-frozen TorchScript copy of the network (convolution and batch norm folded, oneDNN kernels), which
-gives the same outputs to ~1e-5 and runs 1.5-2x faster (benchmarks/explain.py); bfloat16 autocast
-is used only where the processor has native bfloat16 instructions (AVX512-BF16 or AMX), since
-emulated bfloat16 is slower.
+``torch.inference_mode`` and returns softmax probabilities, the paper's output. It computes in exact
+float32 unless asked for the bfloat16 fast mode (:func:`at_precision`), so a seeded result does not
+depend on the processor. On the CPU it runs a frozen TorchScript copy of the network (convolution and
+batch norm folded, oneDNN kernels), which gives the same outputs to ~1e-5 and runs 1.5-2x faster
+(benchmarks/explain.py). The bfloat16 fast mode autocasts the eager network; on a CPU without native
+bfloat16 instructions (AVX512-BF16 or AMX) it would be emulated and slower, so there it stays in
+float32 and says so in the provenance.
 :class:`FunctionClassifier` wraps a plain NumPy function (toy models, tests).
 """
 
@@ -26,6 +28,8 @@ from torch import nn
 
 from engine.errors import WorkbenchError
 from engine.registry import InputSpec, Registry
+
+PRECISIONS = ("float32", "bfloat16")
 
 
 class Classifier(Protocol):
@@ -85,7 +89,7 @@ class TorchClassifier:
     """A torch image classifier returning softmax probabilities ``float32 [B, classes]``."""
 
     def __init__(self, module: nn.Module, input_spec: InputSpec, labels: Sequence[str], provenance: str,
-                 batch_size: int | None = None, optimise: bool = True, bfloat16: bool | None = None) -> None:
+                 batch_size: int | None = None, optimise: bool = True, bfloat16: bool = False) -> None:
         """
         Args:
             module: the network, in eval mode, on the configured device.
@@ -95,19 +99,38 @@ class TorchClassifier:
             batch_size: images per forward pass; default 4 on the CPU (measured fastest for MobileNetV2
                 on this project's 2-core machines: larger batches fall out of cache) and 64 on a GPU.
             optimise: run a frozen TorchScript copy (CPU only).
-            bfloat16: autocast to bfloat16; None means only where it is native (see module docstring).
+            bfloat16: the fast mode, bfloat16 autocast (on a CPU only with native bfloat16; see module docstring).
         """
         self.module = module
         self.labels = list(labels)
         self.input_size = input_spec.size
-        self.provenance = provenance
+        self.model_provenance = provenance
         self.device = next(module.parameters()).device
         on_cpu = self.device.type == "cpu"
         self.batch_size = batch_size or (4 if on_cpu else 64)
-        self.bfloat16 = native_bfloat16() if bfloat16 is None and on_cpu else bool(bfloat16)
+        self.optimise = optimise
+        self.requested_bfloat16 = bfloat16
+        self.bfloat16 = bfloat16 and (native_bfloat16() or not on_cpu)
         self.inference = inference_module(module) if optimise and on_cpu and not self.bfloat16 else module
+        self._input_spec = input_spec
         self._mean = torch.tensor(input_spec.mean, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(input_spec.std, device=self.device).view(1, 3, 1, 1)
+
+    @property
+    def provenance(self) -> str:
+        """Where the weights came from, and the arithmetic (bfloat16 fast mode or float32)."""
+        if self.bfloat16:
+            return f"{self.model_provenance} · bfloat16 fast mode"
+        if self.requested_bfloat16:
+            return f"{self.model_provenance} · float32 (bfloat16 asked for, but this CPU has no native bfloat16)"
+        return self.model_provenance
+
+    def at_precision(self, bfloat16: bool) -> TorchClassifier:
+        """This classifier computing in exact float32 or in the bfloat16 fast mode (itself if unchanged)."""
+        if bfloat16 == self.requested_bfloat16:
+            return self
+        return TorchClassifier(self.module, self._input_spec, self.labels, self.model_provenance, self.batch_size,
+                               self.optimise, bfloat16)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         outputs = []
@@ -118,6 +141,20 @@ class TorchClassifier:
                 logits = self.inference((pixels - self._mean) / self._std)
                 outputs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
         return np.concatenate(outputs) if outputs else np.zeros((0, len(self.labels)), np.float32)
+
+
+def at_precision(classifier: Classifier, precision: str) -> Classifier:
+    """``classifier`` computing in ``precision`` (one of :data:`PRECISIONS`).
+
+    Raises:
+        WorkbenchError: the bfloat16 fast mode asked of a model that is not a torch network.
+    """
+    if isinstance(classifier, TorchClassifier):
+        return classifier.at_precision(precision == "bfloat16")
+    if precision == "bfloat16":
+        raise WorkbenchError(f"The bfloat16 fast mode needs a torch network; {classifier.provenance} computes in "
+                             "its own precision. Choose float32.")
+    return classifier
 
 
 def from_registry(registry: Registry, name: str) -> TorchClassifier:
