@@ -71,10 +71,9 @@ class ModelRun:
             if self._seen is not None:
                 self._seen.update((keys[index], float(score)) for index, score in zip(chosen, scores))
             if self.weighted_masks is not None and self.mask_totals is not None:
-                for slot, half in enumerate(HALVES):
-                    rows = halves[chosen] == half
-                    self.weighted_masks[slot] += np.tensordot(scores[rows], batch[rows], axes=1)
-                    self.mask_totals[slot] += batch[rows].sum(axis=0)
+                slots = (halves[chosen][None, :] == np.array(HALVES)[:, None]).astype(np.float32)  # [3, B] one-hot
+                self.weighted_masks += np.tensordot(slots * scores[None, :].astype(np.float32), batch, axes=1)
+                self.mask_totals += np.tensordot(slots, batch, axes=1)
             self.model_calls += len(chosen)
             if progress:
                 progress(len(self.outputs) + int(chosen[-1]) + 1, f"model on {self.model_calls} perturbed images")

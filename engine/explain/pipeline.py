@@ -126,15 +126,18 @@ class ExplainConfig:
                 f"{' | bfloat16' if self.precision == 'bfloat16' else ''}")
 
 
+RISE = ExplainConfig(segmenter=GridSegmenter(7, 7, bilinear=True), smoothing=NoSmoothing(), shift=RISE_SHIFT,
+                     sampler=RandomSampler(0.5), n_samples=1000, attributer=RiseAttributer())
 PRESETS: dict[str, ExplainConfig] = {
     "slic-smooth-pixel": ExplainConfig(),
-    "rise": ExplainConfig(segmenter=GridSegmenter(7, 7, bilinear=True), smoothing=NoSmoothing(), shift=RISE_SHIFT,
-                          sampler=RandomSampler(0.5), n_samples=1000, attributer=RiseAttributer()),
+    "rise": RISE,
+    "rise-orthogonal": dataclasses.replace(RISE, sampler=OrthogonalSampler()),
     "lime": ExplainConfig(segmenter=QuickshiftSegmenter(), smoothing=NoSmoothing(), sampler=RandomSampler(0.5),
                           n_samples=1000, add_none=True, perturber=SegmentMeanPerturber(),
                           attributer=LimeAttributer(), attribution="segment"),
 }
-PRESET_TITLES = {"slic-smooth-pixel": "SLIC + smooth per-pixel", "rise": "RISE", "lime": "LIME"}
+PRESET_TITLES = {"slic-smooth-pixel": "SLIC + smooth per-pixel", "rise": "RISE (original sampling)",
+                 "rise-orthogonal": "RISE, orthogonal masks (fewer samples)", "lime": "LIME"}
 
 
 @dataclass(frozen=True)
@@ -231,7 +234,7 @@ class AttributionRun:
 
     def __init__(self, pixels: np.ndarray, classifier: Classifier, config: ExplainConfig, target: int,
                  sample_rng: np.random.Generator, perturb_rng: np.random.Generator,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, step: int | None = None) -> None:
         """
         Args:
             pixels: the model-sized image ``float32 [h, w, 3]`` in 0..1 (see :func:`prepare`).
@@ -239,8 +242,10 @@ class AttributionRun:
             config: every choice.
             sample_rng: draws the samples; ``perturb_rng`` draws random shifts and replacements.
             progress: called with (fraction of the sample budget done, message).
+            step: check every ``step`` samples (default: at the sampler's design blocks, about 10% apart).
         """
         self.config = config
+        self.step = step
         if config.shift > 0:
             canvas, (top, left) = shift_canvas(pixels, config.shift)
             whole = segment(canvas, config)
@@ -261,7 +266,8 @@ class AttributionRun:
     def __iter__(self) -> Iterator[ConvergencePoint]:
         stream, run = self.stream, self.run
         while not (self.converged or len(stream.rows) >= self.budget or stream.complete) or not self.history:
-            stream.grow(next_check(len(stream.rows), stream.unit, self.budget))
+            stream.grow(min(len(stream.rows) + self.step, self.budget) if self.step else
+                        next_check(len(stream.rows), stream.unit, self.budget))
             start = len(run.outputs)
             if start == len(stream.rows):
                 return
