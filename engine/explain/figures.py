@@ -60,9 +60,10 @@ def overlay(explanation: Explanation, image: np.ndarray | None = None, by_rank: 
 def curves(explanation: Explanation, title: str = "") -> Figure:
     """LIF (least important deleted first, higher is better) and MIF (most important first, lower is
     better) against the fraction of pixels deleted; the area between them is SRG. Below, when the
-    samples were random, how settled the map became as they were drawn (:func:`convergence_axes`)."""
+    samples were random and checked more than once, how settled the map became as they were drawn
+    (:func:`convergence_axes`)."""
     result = explanation.evaluation
-    shown = [point for point in explanation.convergence if np.isfinite(point.r)]
+    shown = sum(np.isfinite(point.r) for point in explanation.convergence) >= 2  # a curve, not one exact design
     figure = new_figure(5.2, 6.0 if shown else 3.4)
     axes = figure.add_subplot(2, 1, 1) if shown else figure.add_subplot()
     axes.plot(result.fractions, result.lif, "o-", color="tab:green", label=f"LIF (mean {result.lif_auc:.3f})")
