@@ -12,15 +12,16 @@ machine's CPU, every side running the same frozen TorchScript network:
   averaged over seeds: the peer runs ``--runs`` times (default 11) with N samples each, and every run's
   curve (correlation of its first n samples' map, n <= N) is measured against the mean of the other runs
   (10 N samples); our runs are measured against the same leave-one-out references. The curves are
-  averaged over runs and seeds; the crossing is the first point at or above 0.95.
+  averaged over runs and seeds; the crossing is where a curve first reaches 0.95, interpolated between
+  the points around it (on both sides alike).
   - RISE, 7 x 7 cells, p = 0.5, random shift: ours (orthogonal complement-pair masks, per-pixel
     conditional mean, in the peer's mask geometry) against the PyPI package captum-rise, which has no
     batch option (one forward pass per mask; its map after n masks is exactly the mean of its chunks);
   - Kernel SHAP on one SLIC feature mask (``--shap-segments``): ours (enumerated levels, stratified
     complement pairs, exact efficiency) against ``captum.attr.KernelShap`` at its fastest
     ``perturbations_per_eval`` (measured here).
-  The SRG of the maps at the crossing (and of the reference) is reported for both, and a plot of
-  correlation against model calls is written to ``--plot``.
+  The SRG of the maps at the crossing and of the converged maps (N samples; and of the reference) is
+  reported for both, and a plot of correlation against model calls is written to ``--plot``.
 - equal sample count (N of the peer's runs): speed ratio and correlation with the reference; for
   Kernel SHAP also against the unbatched peer (``perturbations_per_eval=1``, captum's default).
 - our "until converged" run (target 0.95): samples used, its own estimate and its true correlation.
@@ -126,12 +127,20 @@ class Curve:
     cpu: np.ndarray
 
     def crossing(self, threshold: float = TARGET_R) -> tuple[int, float, float] | None:
-        """(model calls, seconds, CPU seconds) at the first point with ``r >= threshold``; None if never."""
+        """(model calls, seconds, CPU seconds) where the curve first reaches ``threshold``, interpolated
+        between the points around it (linearly in log calls; seconds linearly in calls), so that curves
+        measured at different spacings compare fairly; None if it never does."""
         reached = np.flatnonzero(self.r >= threshold)
         if not len(reached):
             return None
-        first = reached[0]
-        return int(self.calls[first]), float(self.seconds[first]), float(self.cpu[first])
+        after = reached[0]
+        if after == 0:
+            return int(self.calls[0]), float(self.seconds[0]), float(self.cpu[0])
+        before = after - 1
+        share = (threshold - self.r[before]) / (self.r[after] - self.r[before])
+        calls = float(np.exp(np.log(self.calls[before]) + share * np.log(self.calls[after] / self.calls[before])))
+        return (round(calls), float(np.interp(calls, self.calls[[before, after]], self.seconds[[before, after]])),
+                float(np.interp(calls, self.calls[[before, after]], self.cpu[[before, after]])))
 
 
 @dataclass
@@ -210,13 +219,14 @@ def fastest_per_eval(pixels: np.ndarray, classifier: TorchClassifier, target: in
 def shap_peer_runs(pixels: np.ndarray, classifier: TorchClassifier, target: int, labels: np.ndarray, samples: int,
                    runs: int, per_eval: int, curve_seeds: int) -> tuple[PeerRuns, Curve]:
     """captum KernelShap ``runs`` times at ``samples`` (the references, leave one out) and ``curve_seeds``
-    times at 1/8, 1/4 and 1/2 of it. Its regression is not a mean over samples, so each point is its own run."""
+    times at 1/8, 1/4, 3/8 and 1/2 of it. Its regression is not a mean over samples, so each point is its own
+    run."""
     finals = [captum_kernel_shap(pixels, classifier, target, labels, samples, per_eval, 100 + run) for run in range(runs)]
     full = PeerRuns(np.stack([found for found, _, _ in finals])[:, None], np.array([samples]),
                     np.array([[seconds] for _, seconds, _ in finals]), np.array([[cpu] for _, _, cpu in finals]))
     log(f"  captum KernelShap: {runs} runs of {samples} samples, {full.seconds.mean():.1f} s each")
     references = full.references()
-    sizes = [samples // 8, samples // 4, samples // 2]
+    sizes = [samples // 8, samples // 4, 3 * samples // 8, samples // 2]
     points = []
     for size in sizes:
         results = [captum_kernel_shap(pixels, classifier, target, labels, size, per_eval, 200 + seed)
@@ -233,8 +243,8 @@ def our_curve(pixels: np.ndarray, classifier: TorchClassifier, config: ExplainCo
               references: np.ndarray, seeds: int, samples: int, long_samples: int, step: int,
               per_segment: bool) -> tuple[Curve, dict[str, float]]:
     """Our runs (seed 0 to ``long_samples``, the others to ``samples``), correlated every ``step`` samples with
-    every reference; the timing counts our work only. Also returns seed 0's figures at ``long_samples``."""
-    rows = []
+    every reference; the timing counts our work only. Also returns seed 0's figures and map at ``long_samples``."""
+    rows, long_map = [], np.zeros(0)
     for seed in range(seeds):
         size = long_samples if seed == 0 else samples
         sample_rng, perturb_rng, _ = random_streams(seed)
@@ -251,13 +261,15 @@ def our_curve(pixels: np.ndarray, classifier: TorchClassifier, config: ExplainCo
                            np.mean([map_correlation(chosen, reference) for reference in references])))
             started, cpu_started = time.perf_counter(), time.process_time()
         rows.append(points)
+        if seed == 0:
+            long_map = chosen
         log(f"  ours, seed {seed}: {size} samples in {elapsed:.1f} s")
     common = min(len(points) for points in rows)
     table = np.array([points[:common] for points in rows])  # [seeds, points, (calls, seconds, cpu, r)]
     long_run = rows[0][-1]
     curve = Curve(table[0, :, 0].astype(int), table[:, :, 3].mean(axis=0), table[:, :, 1].mean(axis=0),
                   table[:, :, 2].mean(axis=0))
-    return curve, {"calls": long_run[0], "seconds": long_run[1], "correlation": long_run[3]}
+    return curve, {"calls": long_run[0], "seconds": long_run[1], "correlation": long_run[3], "map": long_map}
 
 
 def map_at(pixels: np.ndarray, classifier: TorchClassifier, config: ExplainConfig, target: int, calls: int,
@@ -300,6 +312,8 @@ def compare(name: str, pixels: np.ndarray, classifier: TorchClassifier, config: 
         f"{name}_speedup": peer_seconds / long_run["seconds"], f"{name}_map_correlation": long_run["correlation"],
         f"{name}_peer_map_correlation": float(peer.r[-1]), f"{name}_samples": samples,
         f"{name}_seconds": long_run["seconds"], f"{name}_peer_seconds": peer_seconds,
+        f"{name}_converged_srg": srg_of(pixels, long_run["map"], classifier, target),
+        f"{name}_peer_converged_srg": srg_of(pixels, peer_runs.maps[0, -1], classifier, target),
         f"{name}_reference_srg": srg_of(pixels, peer_runs.maps[:, -1].mean(axis=0), classifier, target)}
     our_map = map_at(pixels, classifier, config, target, report[f"{name}_calls"] or samples, per_segment=per_segment)
     report[f"{name}_srg"] = srg_of(pixels, our_map, classifier, target)
@@ -316,7 +330,8 @@ def rise_quality(pixels: np.ndarray, classifier: TorchClassifier, target: int, a
     peer = peer_runs.curve()
     report, ours = compare("rise", pixels, classifier, config, target, peer_runs, peer, args,
                            args.rise_peer_samples // 4, per_segment=False)
-    at_crossing = peer_runs.calls.tolist().index(report["rise_peer_calls"]) if report["rise_peer_calls"] else -1
+    crossed = report["rise_peer_calls"] or peer_runs.calls[-1]
+    at_crossing = int(np.searchsorted(peer_runs.calls, crossed))  # the first chunk at or past the crossing
     report |= {"rise_peer_srg": srg_of(pixels, peer_runs.maps[0, at_crossing], classifier, target),
                "rise_peer_batching": "none: captum-rise runs one forward pass per mask"}
     return report, ours, peer
@@ -503,8 +518,9 @@ def print_table(report: dict[str, Any], args: argparse.Namespace) -> None:
               f"{report[f'{name}_peer_seconds_to_quality'] or math.nan:.1f} s -> "
               f"{report[f'{name}_equal_quality_call_ratio']:.1f}x fewer calls, "
               f"{report[f'{name}_equal_quality_speedup']:.1f}x less time (targets >= 2); SRG at that quality "
-              f"{report[f'{name}_srg']:.3f} vs {report[f'{name}_peer_srg']:.3f} (reference "
-              f"{report[f'{name}_reference_srg']:.3f})")
+              f"{report[f'{name}_srg']:.3f} vs {report[f'{name}_peer_srg']:.3f}, converged (N = "
+              f"{report[f'{name}_samples']}) {report[f'{name}_converged_srg']:.3f} vs "
+              f"{report[f'{name}_peer_converged_srg']:.3f} (reference {report[f'{name}_reference_srg']:.3f})")
         print(f"  until converged: {report[f'{name}_until_samples']} samples, own estimate "
               f"{report[f'{name}_until_estimate']:.3f}, true r {report[f'{name}_until_correlation']:.3f}, "
               f"{report[f'{name}_until_seconds']:.1f} s")

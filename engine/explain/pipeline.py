@@ -12,6 +12,7 @@ with ``until`` the run stops once that estimate reaches the target.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -342,8 +343,10 @@ class Explanation:
 
     @property
     def settled_r(self) -> float | None:
-        """The last estimate of the map's correlation with its converged self (None before any)."""
-        return self.convergence[-1].r if self.convergence else None
+        """The last estimate of the map's correlation with its converged self (None when there is none, e.g.
+        all samples fell into one half)."""
+        last = self.convergence[-1].r if self.convergence else math.nan
+        return None if math.isnan(last) else last
 
     @property
     def attribution_map(self) -> np.ndarray:
