@@ -27,8 +27,8 @@ machine's CPU, every side running the same frozen TorchScript network:
 - our "until converged" run (target 0.95): samples used, its own estimate and its true correlation.
 - the default configuration (SLIC + Gaussian smoothing + per-pixel RISE, N=400, plus SRG scoring): wall
   time (median of ``--repeats``, target under 15 s on 2 cores) and peak resident memory;
-- where speed comes from: frozen TorchScript against eager PyTorch, bfloat16 autocast (the fast mode)
-  against float32; memory with 8,000 masks (target under 2 GB; ``--full``: with MobileNetV2 itself).
+- where speed comes from: frozen TorchScript against eager PyTorch, the bfloat16 fast mode against exact
+  float32 (both frozen); memory with 8,000 masks (target under 2 GB; ``--full``: with MobileNetV2 itself).
 
 ``--json`` prints one JSON object whose first keys are ``default_seconds``, ``rise_speedup``,
 ``rise_map_correlation``, ``kernelshap_speedup``, ``kernelshap_correlation``,

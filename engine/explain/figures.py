@@ -84,7 +84,7 @@ def curves(explanation: Explanation, title: str = "") -> Figure:
 
 def convergence_axes(axes: Axes, explanation: Explanation) -> None:
     """The estimated correlation of the map with its converged self (split-half) against the number of
-    samples drawn, with the ``until`` target when there was one."""
+    samples drawn, with the ``until`` target when there was one (needs at least one finite estimate)."""
     points = [point for point in explanation.convergence if np.isfinite(point.r)]
     samples = [point.samples for point in points]
     axes.plot(samples, [point.r for point in points], "o-", color="tab:purple", markersize=3,
@@ -95,7 +95,7 @@ def convergence_axes(axes: Axes, explanation: Explanation) -> None:
     axes.set_xscale("log")
     axes.set_xlabel("perturbed images drawn")
     axes.set_ylabel("r (split-half)")
-    axes.set_ylim(min(0.5, *(point.r for point in points)) if points else 0.5, 1.0)
+    axes.set_ylim(min(0.5, *(point.r for point in points)), 1.005)
     axes.grid(alpha=0.3, which="both")
     axes.legend(fontsize=8, loc="lower right")
     last = points[-1]
