@@ -88,8 +88,8 @@ class ExplainConfig:
     eval_perturber: Perturber = component(PERTURBERS, ColorPerturber("image-mean"), "Evaluation perturbation")
     eval_steps: int = number(10, 2, 100, "Evaluation steps K", "points on the LIF/MIF curves", integer=True)
     batch_size: int = number(32, 1, 512, "Batch", "perturbed images built at a time", integer=True)
-    precision: str = choice("float32", PRECISIONS, "Precision", "float32 is exact; bfloat16 is a fast mode for "
-                            "CPUs with native bfloat16 (slightly different maps)")
+    precision: str = choice("float32", PRECISIONS, "Precision", "float32 is exact; bfloat16 is a fast mode for GPUs "
+                            "and CPUs with native bfloat16 (slightly different maps; not every network gains)")
 
     def __post_init__(self) -> None:
         if self.shift > 0 and not (isinstance(self.attributer, RiseAttributer) and self.attribution == "pixel"):
