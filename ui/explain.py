@@ -97,9 +97,12 @@ def class_choices(registry: Registry, model_name: str | None) -> list[tuple[str,
 def _summary(result: Explanation) -> str:
     scores = result.evaluation
     norm = "n/a (class barely reacts)" if math.isnan(scores.norm_srg) else f"{scores.norm_srg:.3f}"
+    settled = "" if result.settled_r is None else (
+        f" · r ≈ {result.settled_r:.3f} with the converged map{' (converged)' if result.converged else ''}")
     return (f"**{result.label}** (class {result.target}, p = {result.probability:.3f}) · **SRG {scores.srg:.3f}** "
             f"(LIF {scores.lif_auc:.3f} − MIF {scores.mif_auc:.3f}; normalised {norm})  \n"
-            f"{result.segmentation.n_segments} segments · {result.model_calls} model calls in {result.seconds:.1f} s · "
+            f"{result.segmentation.n_segments} segments · {len(result.samples)} samples{settled} · "
+            f"{result.model_calls} model calls in {result.seconds:.1f} s · "
             f"**seed {result.seed}**  \n`{result.config.label()}`  \n{result.provenance}")
 
 
@@ -135,7 +138,7 @@ def build(ctx: AppContext) -> None:
                     run = gr.Button(f"Explain with {letter}")
                     picture = gr.Image(label=f"Map {letter}", interactive=False,
                                        elem_id=f"explain-map-{letter.lower()}")
-                    plot = gr.Plot(label=f"LIF / MIF {letter}", show_label=False)
+                    plot = gr.Plot(label=f"LIF / MIF and convergence {letter}", show_label=False)
                     summary = gr.Markdown(elem_id=f"explain-summary-{letter.lower()}")
                     # The page holds only the run's opaque id; the result and the facts a rating stores stay
                     # on the server (RECENT), so a rating cannot be attached to forged facts.

@@ -12,6 +12,7 @@ from engine.explain.pipeline import Explanation
 from engine.plotting import colormap, new_figure
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 BOUNDARY_COLOR = np.array([1.0, 1.0, 1.0])
@@ -58,10 +59,13 @@ def overlay(explanation: Explanation, image: np.ndarray | None = None, by_rank: 
 
 def curves(explanation: Explanation, title: str = "") -> Figure:
     """LIF (least important deleted first, higher is better) and MIF (most important first, lower is
-    better) against the fraction of pixels deleted; the area between them is SRG."""
+    better) against the fraction of pixels deleted; the area between them is SRG. Below, when the
+    samples were random and checked more than once, how settled the map became as they were drawn
+    (:func:`convergence_axes`)."""
     result = explanation.evaluation
-    figure = new_figure(5.2, 3.4)
-    axes = figure.add_subplot()
+    shown = sum(np.isfinite(point.r) for point in explanation.convergence) >= 2  # a curve, not one exact design
+    figure = new_figure(5.2, 6.0 if shown else 3.4)
+    axes = figure.add_subplot(2, 1, 1) if shown else figure.add_subplot()
     axes.plot(result.fractions, result.lif, "o-", color="tab:green", label=f"LIF (mean {result.lif_auc:.3f})")
     axes.plot(result.fractions, result.mif, "s-", color="tab:red", label=f"MIF (mean {result.mif_auc:.3f})")
     axes.fill_between(result.fractions, result.mif, result.lif, color="tab:blue", alpha=0.12,
@@ -73,4 +77,27 @@ def curves(explanation: Explanation, title: str = "") -> Figure:
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     axes.set_title(title or f"seed {explanation.seed}, {explanation.model_calls} model calls", fontsize=9)
+    if shown:
+        convergence_axes(figure.add_subplot(2, 1, 2), explanation)
     return figure
+
+
+def convergence_axes(axes: Axes, explanation: Explanation) -> None:
+    """The estimated correlation of the map with its converged self (split-half) against the number of
+    samples drawn, with the ``until`` target when there was one (needs at least one finite estimate)."""
+    points = [point for point in explanation.convergence if np.isfinite(point.r)]
+    samples = [point.samples for point in points]
+    axes.plot(samples, [point.r for point in points], "o-", color="tab:purple", markersize=3,
+              label="estimated r with the converged map")
+    target = explanation.config.until
+    if target:
+        axes.axhline(target, color="tab:gray", linestyle="--", linewidth=1, label=f"target {target:g}")
+    axes.set_xscale("log")
+    axes.set_xlabel("perturbed images drawn")
+    axes.set_ylabel("r (split-half)")
+    axes.set_ylim(min(0.5, *(point.r for point in points)), 1.005)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=8, loc="lower right")
+    last = points[-1]
+    state = ("converged" if explanation.converged else "stopped at the budget") if target else "after N samples"
+    axes.set_title(f"{state}: r = {last.r:.3f} after {last.samples} samples", fontsize=9)

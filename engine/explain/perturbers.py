@@ -8,6 +8,7 @@ in 0..1 RGB; normalisation for the model happens later, in the classifier.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -25,7 +26,10 @@ COLORS = {
 
 
 class Perturber(Component):
-    """Base class: subclasses give the replacement, broadcastable to ``[B, H, W, 3]``."""
+    """Base class: subclasses give the replacement, broadcastable to ``[B, H, W, 3]``. ``random`` perturbers
+    draw a new replacement for every image, so equal samples still give different perturbed images."""
+
+    random: ClassVar[bool] = False
 
     def replacement(self, image: np.ndarray, masks: np.ndarray, rng: np.random.Generator,
                     labels: np.ndarray | None) -> np.ndarray:
@@ -96,6 +100,7 @@ class NoisePerturber(Perturber):
 
     NAME = "noise"
     TITLE = "Uniform noise"
+    random = True
 
     def replacement(self, image: np.ndarray, masks: np.ndarray, rng: np.random.Generator,
                     labels: np.ndarray | None) -> np.ndarray:
@@ -125,6 +130,7 @@ class HistogramPerturber(Perturber):
 
     NAME = "histogram"
     TITLE = "Colour histogram"
+    random = True
     bins: int = number(8, 2, 32, "Bins per channel", integer=True)
 
     def replacement(self, image: np.ndarray, masks: np.ndarray, rng: np.random.Generator,

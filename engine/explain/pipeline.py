@@ -4,14 +4,17 @@
 JSON (``to_dict``/``from_dict``), and :data:`PRESETS` name the configurations people start from.
 Memory stays bounded whatever N is: masks and perturbed images exist one batch at a time
 (``float32 [batch, H, W]`` and ``[batch, H, W, 3]``), and attribution works on the samples
-``uint8 [N, M]`` and outputs ``[N]`` only, never on ``[N, H, W]`` pixel masks.
+``uint8 [N, M]`` and outputs ``[N]`` only, never on ``[N, H, W]`` pixel masks. While samples are drawn,
+the split-half agreement of the map estimates how settled it is (:mod:`engine.explain.convergence`);
+with ``until`` the run stops once that estimate reaches the target.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +23,21 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.explain.attributers import ATTRIBUTERS, Attributer, LimeAttributer, RiseAttributer
-from engine.explain.classifier import Classifier
+from engine.explain.classifier import PRECISIONS, Classifier, at_precision
+from engine.explain.convergence import ConvergencePoint, map_correlation, next_check, settled_correlation
 from engine.explain.evaluation import SrgResult, srg
+from engine.explain.model_run import ModelRun
 from engine.explain.params import Catalog, ConfigError, choice, describe, flag, number, validate_value
 from engine.explain.perturbers import PERTURBERS, ColorPerturber, Perturber, SegmentMeanPerturber
-from engine.explain.samplers import SAMPLERS, RandomSampler, Sampler, with_reference_rows
+from engine.explain.samplers import (
+    BOTH,
+    SAMPLERS,
+    OrthogonalSampler,
+    RandomSampler,
+    Sampler,
+    reference_rows,
+    with_reference_rows,
+)
 from engine.explain.segmenters import (
     SEGMENTERS,
     SMOOTHINGS,
@@ -52,15 +65,20 @@ def component(catalog: Catalog[Any], default: object, label: str) -> Any:
 @dataclass(frozen=True)
 class ExplainConfig:
     """Every choice of one explanation. The defaults are the paper's best family at a CPU-friendly N:
-    SLIC superpixels, Gaussian-smoothed masks, random samples, RISE scores, per-pixel map."""
+    SLIC superpixels, Gaussian-smoothed masks, random samples (in variance-reduced orthogonal blocks),
+    RISE scores, per-pixel map, exact float32."""
 
     segmenter: Segmenter = component(SEGMENTERS, SlicSegmenter(), "Segmentation")
     smoothing: Smoothing = component(SMOOTHINGS, GaussianSmoothing(), "Mask smoothing")
     shift: float = number(0.0, 0.0, 0.5, "Random shift", "RISE's random mask shift, as a fraction of the image "
                           "(1/7 = one cell of a 7x7 grid); only with RISE per-pixel", step=0.01)
-    sampler: Sampler = component(SAMPLERS, RandomSampler(), "Sampler")
+    sampler: Sampler = component(SAMPLERS, OrthogonalSampler(), "Sampler")
     n_samples: int = number(400, 1, 20000, "Samples N", "perturbed images (single-feature: M, set by "
-                            "the segmentation)", integer=True)
+                            "the segmentation); not used when running until converged", integer=True)
+    until: float = number(0.0, 0.0, 0.999, "Until converged: target r", "stop once the map's estimated "
+                          "correlation with its converged self (split-half) reaches this; 0 = run N samples",
+                          step=0.005)
+    max_samples: int = number(8000, 1, 20000, "Max samples", "budget when running until converged", integer=True)
     add_none: bool = flag(False, "Add unperturbed row", "also run the intact image")
     add_all: bool = flag(False, "Add fully perturbed row", "also run the fully perturbed image")
     perturber: Perturber = component(PERTURBERS, ColorPerturber(), "Perturbation")
@@ -70,6 +88,8 @@ class ExplainConfig:
     eval_perturber: Perturber = component(PERTURBERS, ColorPerturber("image-mean"), "Evaluation perturbation")
     eval_steps: int = number(10, 2, 100, "Evaluation steps K", "points on the LIF/MIF curves", integer=True)
     batch_size: int = number(32, 1, 512, "Batch", "perturbed images built at a time", integer=True)
+    precision: str = choice("float32", PRECISIONS, "Precision", "float32 is exact; bfloat16 is a fast mode for GPUs "
+                            "and CPUs with native bfloat16 (slightly different maps; not every network gains)")
 
     def __post_init__(self) -> None:
         if self.shift > 0 and not (isinstance(self.attributer, RiseAttributer) and self.attribution == "pixel"):
@@ -101,19 +121,24 @@ class ExplainConfig:
 
     def label(self) -> str:
         """A one-line description, e.g. for plot titles and CSV rows."""
+        size = f"until r>={self.until:g} (max {self.max_samples})" if self.until else f"N={self.n_samples}"
         return (f"{self.segmenter} + {self.smoothing}{f' + shift {self.shift:g}' if self.shift else ''} | "
-                f"{self.sampler} N={self.n_samples} | {self.perturber} | {self.attributer} | {self.attribution}")
+                f"{self.sampler} {size} | {self.perturber} | {self.attributer} | {self.attribution}"
+                f"{' | bfloat16' if self.precision == 'bfloat16' else ''}")
 
 
+RISE = ExplainConfig(segmenter=GridSegmenter(7, 7, bilinear=True), smoothing=NoSmoothing(), shift=RISE_SHIFT,
+                     sampler=RandomSampler(0.5), n_samples=1000, attributer=RiseAttributer())
 PRESETS: dict[str, ExplainConfig] = {
     "slic-smooth-pixel": ExplainConfig(),
-    "rise": ExplainConfig(segmenter=GridSegmenter(7, 7, bilinear=True), smoothing=NoSmoothing(), shift=RISE_SHIFT,
-                          sampler=RandomSampler(0.5), n_samples=1000, attributer=RiseAttributer()),
+    "rise": RISE,
+    "rise-orthogonal": dataclasses.replace(RISE, sampler=OrthogonalSampler()),
     "lime": ExplainConfig(segmenter=QuickshiftSegmenter(), smoothing=NoSmoothing(), sampler=RandomSampler(0.5),
                           n_samples=1000, add_none=True, perturber=SegmentMeanPerturber(),
                           attributer=LimeAttributer(), attribution="segment"),
 }
-PRESET_TITLES = {"slic-smooth-pixel": "SLIC + smooth per-pixel", "rise": "RISE", "lime": "LIME"}
+PRESET_TITLES = {"slic-smooth-pixel": "SLIC + smooth per-pixel", "rise": "RISE (original sampling)",
+                 "rise-orthogonal": "RISE, orthogonal masks (fewer samples)", "lime": "LIME"}
 
 
 @dataclass(frozen=True)
@@ -173,44 +198,6 @@ def draw_samples(config: ExplainConfig, n_segments: int, rng: np.random.Generato
     return with_reference_rows(samples, config.add_none, config.add_all)
 
 
-@dataclass
-class ModelRun:
-    """The explained class's output for every sample, ``[N]``, and, with a random shift, the running
-    sums that give per-pixel RISE: ``sum_n y_n mask_n`` and ``sum_n mask_n``, both ``[H, W]``."""
-
-    outputs: np.ndarray
-    weighted_masks: np.ndarray | None = None
-    mask_totals: np.ndarray | None = None
-
-    def rise_pixel_map(self) -> np.ndarray:
-        """Original RISE, ``sum_n y_n M_n(p) / sum_n M_n(p)`` (needs the shifted run's sums)."""
-        assert self.weighted_masks is not None and self.mask_totals is not None
-        return self.weighted_masks / np.maximum(self.mask_totals, 1e-12)
-
-
-def run_model(image: np.ndarray, masks: MaskBuilder, labels: np.ndarray, samples: np.ndarray,
-              classifier: Classifier, target: int, config: ExplainConfig, rng: np.random.Generator,
-              progress: Progress | None = None) -> ModelRun:
-    """Perturb ``image`` for every sample, batch by batch, and record the ``target`` output.
-
-    ``labels`` ``[H, W]`` are the image's segments (for perturbers that fill segments)."""
-    outputs = np.empty(len(samples), dtype=np.float64)
-    run = ModelRun(outputs)
-    if masks.shifts:
-        run.weighted_masks = np.zeros(image.shape[:2])
-        run.mask_totals = np.zeros(image.shape[:2])
-    for start in range(0, len(samples), config.batch_size):
-        batch = masks(samples[start:start + config.batch_size], rng)
-        scores = classifier(config.perturber(image, batch, rng, labels))[:, target]
-        outputs[start:start + len(batch)] = scores
-        if run.weighted_masks is not None and run.mask_totals is not None:
-            run.weighted_masks += np.tensordot(scores, batch, axes=1)
-            run.mask_totals += batch.sum(axis=0)
-        if progress:
-            progress((start + len(batch)) / len(samples), f"model on {start + len(batch)}/{len(samples)} samples")
-    return run
-
-
 def random_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
     """Independent generators for sampling, perturbing and evaluating, all from one seed (so changing
     the perturber does not change the samples)."""
@@ -221,7 +208,8 @@ def random_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator,
 @dataclass
 class Attribution:
     """Everything before scoring: segments, samples ``uint8 [N, M]``, outputs ``[N]``, per-segment scores
-    ``[M]`` and both maps ``float64 [h, w]``."""
+    ``[M]``, both maps ``float64 [h, w]``, the forward passes spent on perturbed images, and how settled
+    the map became as samples were added (``converged``: the ``until`` target was reached)."""
 
     segmentation: Segmentation
     samples: np.ndarray
@@ -229,27 +217,104 @@ class Attribution:
     scores: np.ndarray
     segment_map: np.ndarray
     pixel_map: np.ndarray
+    model_calls: int
+    convergence: list[ConvergencePoint]
+    converged: bool
+
+
+class AttributionRun:
+    """One attribution in progress: iterate it to draw and run samples a block at a time.
+
+    Each step yields a :class:`ConvergencePoint`, the split-half estimate of how settled the map is
+    (:mod:`engine.explain.convergence`); iteration ends after N samples, or with ``config.until`` once the
+    estimate reaches the target (or after ``config.max_samples``). :meth:`result` attributes the samples
+    run so far, so a caller may look at the map after any step. With a random shift, the segmentation
+    covers the image reflected outwards (:func:`shift_canvas`); the result's segmentation is its window
+    over the image, and the per-pixel map is original RISE.
+    """
+
+    def __init__(self, pixels: np.ndarray, classifier: Classifier, config: ExplainConfig, target: int,
+                 sample_rng: np.random.Generator, perturb_rng: np.random.Generator,
+                 progress: Progress | None = None, step: int | None = None) -> None:
+        """
+        Args:
+            pixels: the model-sized image ``float32 [h, w, 3]`` in 0..1 (see :func:`prepare`).
+            classifier: the model; ``target`` is the class explained.
+            config: every choice.
+            sample_rng: draws the samples; ``perturb_rng`` draws random shifts and replacements.
+            progress: called with (fraction of the sample budget done, message).
+            step: check every ``step`` samples (default: at the sampler's design blocks, about 10% apart).
+        """
+        self.config = config
+        self.step = step
+        if config.shift > 0:
+            canvas, (top, left) = shift_canvas(pixels, config.shift)
+            whole = segment(canvas, config)
+            self.segments = whole.crop(top, left, *pixels.shape[:2])
+            masks = MaskBuilder(whole, window=pixels.shape[:2])
+        else:
+            self.segments = segment(pixels, config)
+            masks = MaskBuilder(self.segments)
+        self.stream = config.sampler.stream(self.segments.n_segments, sample_rng)
+        self.stream.include(reference_rows(self.segments.n_segments, config.add_none, config.add_all))
+        self.budget = len(self.stream.rows) + (config.max_samples if config.until else config.n_samples)
+        self.run = ModelRun(pixels, masks, self.segments.labels, classifier, target, config.perturber,
+                            config.batch_size, perturb_rng)
+        self.history: list[ConvergencePoint] = []
+        self.converged = False
+        self._report = progress or (lambda fraction, message: None)
+
+    def __iter__(self) -> Iterator[ConvergencePoint]:
+        stream, run = self.stream, self.run
+        while not (self.converged or len(stream.rows) >= self.budget or stream.complete) or not self.history:
+            stream.grow(min(len(stream.rows) + self.step, self.budget) if self.step else
+                        next_check(len(stream.rows), stream.unit, self.budget))
+            start = len(run.outputs)
+            if start == len(stream.rows):
+                return
+            run.extend(stream.rows[start:], stream.halves[start:], stream.groups[start:],
+                       lambda done, message: self._report(done / self.budget, message))
+            self.history.append(ConvergencePoint(len(stream.rows), run.model_calls, self.settledness()))
+            self._report(len(stream.rows) / self.budget, f"r = {self.history[-1].r:.3f} after {len(stream.rows)} "
+                         "samples")
+            self.converged = bool(self.config.until) and self.history[-1].r >= self.config.until
+            yield self.history[-1]
+
+    def settledness(self) -> float:
+        """The estimated correlation of the map so far with the converged map, from its two split halves."""
+        halves, outputs = self.stream.halves[:len(self.run.outputs)], self.run.outputs
+        sizes = [int((halves == half).sum()) for half in (0, 1)]
+        if min(sizes) == 0:
+            return settled_correlation(float("nan"), *sizes)
+        maps = []
+        for half in (0, 1):
+            if self.run.weighted_masks is not None:
+                maps.append(self.run.rise_pixel_map(half))
+            else:
+                rows = (halves == half) | (halves == BOTH)
+                scores = self.config.attributer(outputs[rows], self.stream.rows[:len(halves)][rows])
+                maps.append(self.segments.project(scores, per_pixel=self.config.attribution == "pixel"))
+        return settled_correlation(map_correlation(*maps), *sizes)
+
+    def result(self) -> Attribution:
+        """Attribute the samples run so far."""
+        samples, outputs = self.stream.rows[:len(self.run.outputs)], self.run.outputs
+        scores = self.config.attributer(outputs, samples)
+        pixel_map = self.run.rise_pixel_map() if self.run.weighted_masks is not None else \
+            self.segments.project(scores, per_pixel=True)
+        return Attribution(self.segments, samples, outputs, scores, self.segments.project(scores, per_pixel=False),
+                           pixel_map, self.run.model_calls, list(self.history), self.converged)
 
 
 def attribute(pixels: np.ndarray, classifier: Classifier, config: ExplainConfig, target: int,
               sample_rng: np.random.Generator, perturb_rng: np.random.Generator,
               progress: Progress | None = None) -> Attribution:
-    """Segment the model-sized ``pixels``, sample, run the model for ``target`` and attribute.
-
-    With a random shift, the segmentation covers the image reflected outwards (:func:`shift_canvas`);
-    the returned segmentation is its window over the image, and the per-pixel map is original RISE."""
-    if config.shift > 0:
-        canvas, (top, left) = shift_canvas(pixels, config.shift)
-        whole = segment(canvas, config)
-        segments, masks = whole.crop(top, left, *pixels.shape[:2]), MaskBuilder(whole, window=pixels.shape[:2])
-    else:
-        segments = segment(pixels, config)
-        masks = MaskBuilder(segments)
-    samples = draw_samples(config, segments.n_segments, sample_rng)
-    run = run_model(pixels, masks, segments.labels, samples, classifier, target, config, perturb_rng, progress)
-    scores = config.attributer(run.outputs, samples)
-    pixel_map = run.rise_pixel_map() if masks.shifts else segments.project(scores, per_pixel=True)
-    return Attribution(segments, samples, run.outputs, scores, segments.project(scores, per_pixel=False), pixel_map)
+    """Segment the model-sized ``pixels``, sample, run the model for ``target`` and attribute
+    (the whole of an :class:`AttributionRun`)."""
+    running = AttributionRun(pixels, classifier, config, target, sample_rng, perturb_rng, progress)
+    for _ in running:
+        pass
+    return running.result()
 
 
 @dataclass
@@ -270,9 +335,18 @@ class Explanation:
     evaluation: SrgResult
     config: ExplainConfig
     seed: int
-    model_calls: int
+    model_calls: int  # forward passes: classifying, distinct perturbed images, scoring
     seconds: float
     provenance: str
+    convergence: list[ConvergencePoint] = field(default_factory=list)  # how settled the map got, block by block
+    converged: bool = False  # the ``until`` target was reached
+
+    @property
+    def settled_r(self) -> float | None:
+        """The last estimate of the map's correlation with its converged self (None when there is none, e.g.
+        all samples fell into one half)."""
+        last = self.convergence[-1].r if self.convergence else math.nan
+        return None if math.isnan(last) else last
 
     @property
     def attribution_map(self) -> np.ndarray:
@@ -290,7 +364,7 @@ class Explanation:
             "target": self.target, "label": self.label, "probability": self.probability,
             **self.evaluation.summary(), "n_segments": self.segmentation.n_segments,
             "n_samples": int(len(self.samples)), "model_calls": self.model_calls, "seconds": self.seconds,
-            "seed": self.seed, "provenance": self.provenance, "config": self.config.to_dict(),
+            "settled_r": self.settled_r, "converged": self.converged, "seed": self.seed, "provenance": self.provenance, "config": self.config.to_dict(),
         }
 
 
@@ -306,6 +380,9 @@ def explain(image: np.ndarray, classifier: Classifier, config: ExplainConfig | N
         seed: seeds sampling, random shifts and random perturbations (same seed, same result).
         progress: called with (fraction done, message) while the model runs.
 
+    With ``config.until`` the number of samples is not fixed: the run stops once the map's estimated
+    correlation with its converged self reaches the target, or after ``config.max_samples``.
+
     Raises:
         InputError: a malformed image or a class index out of range.
         ConfigError: settings that do not work together (e.g. CIU with random samples).
@@ -313,6 +390,7 @@ def explain(image: np.ndarray, classifier: Classifier, config: ExplainConfig | N
     config = config or ExplainConfig()
     report = progress or (lambda fraction, message: None)
     started = time.perf_counter()
+    classifier = at_precision(classifier, config.precision)
     pixels = prepare(image, classifier)
     sample_rng, perturb_rng, evaluation_rng = random_streams(seed)
     report(0.0, "classifying")
@@ -333,6 +411,7 @@ def explain(image: np.ndarray, classifier: Classifier, config: ExplainConfig | N
         image=pixels, target=target, label=class_label(classifier, target), probability=float(probabilities[target]),
         top_classes=top_classes(probabilities, classifier), segmentation=found.segmentation, samples=found.samples,
         outputs=found.outputs, scores=found.scores, segment_map=found.segment_map, pixel_map=found.pixel_map,
-        evaluation=evaluation, config=config, seed=seed, model_calls=1 + len(found.samples) + 2 * config.eval_steps - 2,
-        seconds=time.perf_counter() - started, provenance=classifier.provenance,
+        evaluation=evaluation, config=config, seed=seed, model_calls=1 + found.model_calls + 2 * config.eval_steps - 2,
+        seconds=time.perf_counter() - started, provenance=classifier.provenance, convergence=found.convergence,
+        converged=found.converged,
     )

@@ -6,7 +6,7 @@ one at every pixel. Hard segmenters (SLIC, quickshift, ...) give one-hot soft ma
 bilinear "tent" masks (RISE-like); :class:`GaussianSmoothing` fades any segmentation's masks.
 :class:`MaskBuilder` turns samples ``[B, M]`` (1 = segment kept) into perturbation masks ``[B, H, W]``
 one batch at a time, optionally with RISE's random shift (masks drawn on a larger canvas, see
-:func:`shift_canvas`, and each cropped at its own offset).
+:func:`shift_canvas`, and cropped at offsets from :func:`lattice_offsets`).
 """
 
 from __future__ import annotations
@@ -237,12 +237,30 @@ def shift_canvas(image: np.ndarray, shift: float) -> tuple[np.ndarray, tuple[int
     return np.pad(image, padding, mode="reflect"), before
 
 
+PLASTIC = 1.324717957244746  # x^3 = x + 1; its powers give the R2 low-discrepancy sequence in two dimensions
+
+
+def lattice_offsets(groups: np.ndarray, room: tuple[int, int], rotation: np.ndarray) -> np.ndarray:
+    """Window offsets ``int64 [B, 2]`` in ``[0, room)``: for shift group g, point g of the R2 sequence
+    ``rotation + g (1/P, 1/P^2) mod 1`` (P the plastic number) scaled to ``room``.
+
+    With ``rotation`` uniform on [0, 1)^2, every offset on its own is uniform (so RISE stays unbiased),
+    while consecutive groups cover the range far more evenly than independent draws.
+    """
+    steps = np.array([1 / PLASTIC, 1 / PLASTIC**2])
+    points = (rotation[None, :] + np.outer(np.asarray(groups, dtype=np.float64), steps)) % 1.0
+    limits = np.asarray(room)
+    return np.minimum((points * limits).astype(np.int64), limits - 1)
+
+
 class MaskBuilder:
     """Perturbation masks ``float32 [B, H, W]`` (1 = keep the pixel) for a batch of samples ``[B, M]``.
 
     ``mask_b(p) = sum_m z_bm w_m(p)``, with the soft masks w summing to one. When the segmentation
-    covers a canvas larger than the ``window`` (the image), each mask is a window of the canvas at
-    its own random offset: RISE's random shift, so that cell edges fall everywhere on the image.
+    covers a canvas larger than the ``window`` (the image), each mask is a window of the canvas at an
+    offset of its own: RISE's random shift, so that cell edges fall everywhere on the image. Samples of
+    one shift group share their offset (a sampler's design block, whose balance then holds pixel for
+    pixel), and groups follow a randomly rotated low-discrepancy sequence (:func:`lattice_offsets`).
     """
 
     def __init__(self, segments: Segmentation, window: tuple[int, int] | None = None) -> None:
@@ -250,17 +268,25 @@ class MaskBuilder:
         self.window = tuple(window or self.canvas)
         masks = segments.soft_masks
         self._flat = np.ascontiguousarray(masks.reshape(masks.shape[0], -1), dtype=np.float32)
+        self._rotation: np.ndarray | None = None
+        self._next_group = 0
 
     @property
     def shifts(self) -> bool:
         """Whether masks move (the canvas is larger than the window)."""
         return self.window != self.canvas
 
-    def __call__(self, samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def __call__(self, samples: np.ndarray, rng: np.random.Generator, groups: np.ndarray | None = None) -> np.ndarray:
+        """Masks for ``samples``; ``groups`` ``[B]`` are their shift groups (default: a new group per sample)."""
         masks = (np.asarray(samples, dtype=np.float32) @ self._flat).reshape(-1, *self.canvas)
         if not self.shifts:
             return masks
+        if groups is None:
+            groups = self._next_group + np.arange(len(masks))
+        self._next_group = max(self._next_group, int(np.max(groups, initial=-1)) + 1)
+        if self._rotation is None:
+            self._rotation = rng.random(2)
         (height, width), (canvas_height, canvas_width) = self.window, self.canvas
-        room = [max(canvas_height - height, 1), max(canvas_width - width, 1)]
-        offsets = rng.integers(0, room, size=(len(masks), 2))
+        room = (max(canvas_height - height, 1), max(canvas_width - width, 1))
+        offsets = lattice_offsets(groups, room, self._rotation)
         return np.stack([m[y:y + height, x:x + width] for m, (y, x) in zip(masks, offsets)])

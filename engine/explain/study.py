@@ -53,7 +53,8 @@ from engine.explain.attributers import (  # noqa: E402
 )
 from engine.explain.classifier import Classifier, from_registry  # noqa: E402
 from engine.explain.evaluation import deletion_order, srg  # noqa: E402
-from engine.explain.pipeline import ExplainConfig, draw_samples, prepare, random_streams, run_model, segment  # noqa: E402
+from engine.explain.model_run import run_model  # noqa: E402
+from engine.explain.pipeline import ExplainConfig, draw_samples, prepare, random_streams, segment  # noqa: E402
 from engine.explain.samplers import KernelShapSampler, RandomSampler, Sampler, SingleFeatureSampler  # noqa: E402
 from engine.explain.segmenters import (  # noqa: E402
     GaussianSmoothing,
@@ -155,8 +156,8 @@ def run_image(name: str, pixels: np.ndarray, classifier: Classifier, chosen: lis
         config = dataclasses.replace(config, n_samples=setting.n_samples or segments.n_segments)
         sample_rng, perturb_rng, _ = random_streams(seed)
         samples = draw_samples(config, segments.n_segments, sample_rng)
-        outputs = run_model(pixels, MaskBuilder(segments), segments.labels, samples, classifier, target, config,
-                            perturb_rng).outputs
+        outputs = run_model(pixels, MaskBuilder(segments), segments.labels, samples, classifier, target,
+                            config.perturber, config.batch_size, perturb_rng).outputs
         for rule in dict.fromkeys(rule for rule, _ in wanted):
             try:
                 scores = RULES[rule](outputs, samples)

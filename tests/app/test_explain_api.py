@@ -48,6 +48,16 @@ def test_explain_shows_map_curves_seed_and_follows_the_seed(client, cat: str) ->
     assert srg_of(again) == srg_of(summary) and srg_of(other) != srg_of(summary)
 
 
+def test_until_converged_through_the_api(client, cat: str) -> None:  # type: ignore[no-untyped-def]
+    until = {**TINY, "sampler": {"name": "orthogonal"}, "until": 0.9, "max_samples": 96}
+    _, _, summary, record = run(client, cat, 5, until)
+    facts = record["facts"]
+    assert facts["n_samples"] <= 96 and facts["config"]["until"] == 0.9
+    assert f"{facts['n_samples']} samples · r ≈ {facts['settled_r']:.3f} with the converged map" in summary
+    assert facts["converged"] == (facts["settled_r"] >= 0.9) and facts["converged"] == ("(converged)" in summary)
+    assert "until r>=0.9 (max 96)" in summary
+
+
 def test_explaining_another_class_and_rating_the_result(client, cat: str) -> None:  # type: ignore[no-untyped-def]
     _, _, summary, run_id = run(client, cat, 0, TINY, target=281)
     assert "tabby" in summary and "class 281" in summary

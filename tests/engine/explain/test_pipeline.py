@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tracemalloc
 
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.explain.attributers import ATTRIBUTERS
+from engine.errors import InputError, WorkbenchError
+from engine.explain.attributers import ATTRIBUTERS, KernelShapAttributer
 from engine.explain.classifier import FunctionClassifier
 from engine.explain.params import ConfigError
-from engine.explain.perturbers import ColorPerturber
+from engine.explain.perturbers import ColorPerturber, NoisePerturber
 from engine.explain.pipeline import PRESETS, ExplainConfig, explain
-from engine.explain.samplers import RandomSampler, SingleFeatureSampler
-from engine.explain.segmenters import GaussianSmoothing, GridSegmenter, NoSmoothing
+from engine.explain.samplers import KernelShapSampler, OrthogonalSampler, RandomSampler, SingleFeatureSampler
+from engine.explain.segmenters import GaussianSmoothing, GridSegmenter, MaskBuilder, NoSmoothing
 
 
 def sampler_for(attributer: str, inverse: bool = False):  # type: ignore[no-untyped-def]
@@ -116,3 +117,80 @@ def test_any_image_size_is_resized_and_the_map_comes_back_at_that_size(quadrant_
     resized = result.map_at(50, 70)
     assert resized.shape == (50, 70)
     assert np.unravel_index(resized.argmax(), resized.shape)[0] < 25
+
+
+def cubic_quadrant_model(images: np.ndarray) -> np.ndarray:
+    """Like the quadrant model, but the cube of the quadrant's brightness: cells interact."""
+    seen = images[:, :16, :16].mean(axis=(1, 2, 3)) ** 3
+    return np.stack([seen, 1.0 - seen], axis=1)
+
+
+def test_until_converged_stops_when_the_map_has_settled_and_its_estimate_holds(white_image) -> None:  # type: ignore[no-untyped-def]
+    classifier = FunctionClassifier(cubic_quadrant_model, ["top-left", "other"], (32, 32))
+    config = ExplainConfig(segmenter=GridSegmenter(4, 4), smoothing=GaussianSmoothing(sigma=2.0),
+                           sampler=RandomSampler(0.5), until=0.95, max_samples=3000, perturber=ColorPerturber("black"),
+                           eval_perturber=ColorPerturber("black"), eval_steps=3)
+    result = explain(white_image, classifier, config, target=0, seed=2)
+    assert result.converged and 64 <= len(result.samples) < 3000
+    assert result.settled_r == result.convergence[-1].r >= 0.95 > result.convergence[-2].r
+    assert [p.samples for p in result.convergence] == sorted({p.samples for p in result.convergence})
+    assert result.summary()["converged"] and result.summary()["n_samples"] == len(result.samples)
+    converged = explain(white_image, classifier, dataclasses.replace(config, until=0.0, n_samples=20000), target=0)
+    assert np.corrcoef(result.pixel_map.ravel(), converged.pixel_map.ravel())[0, 1] > 0.93
+    capped = explain(white_image, classifier, dataclasses.replace(config, until=0.999, max_samples=96), target=0)
+    assert not capped.converged and len(capped.samples) == 96
+    fixed = explain(white_image, classifier, dataclasses.replace(config, until=0.0, n_samples=100), target=0)
+    assert len(fixed.samples) == 100 and not fixed.converged and fixed.convergence[-1].samples == 100
+
+
+class CountingClassifier(FunctionClassifier):
+    """Counts the images it is shown."""
+
+    images_seen = 0
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        self.images_seen += len(images)
+        return super().__call__(images)
+
+
+def test_one_forward_pass_per_distinct_perturbation(white_image) -> None:  # type: ignore[no-untyped-def]
+    config = ExplainConfig(segmenter=GridSegmenter(2, 2), smoothing=NoSmoothing(), sampler=RandomSampler(0.5),
+                           n_samples=200, perturber=ColorPerturber("black"), eval_steps=3)
+    counting = CountingClassifier(cubic_quadrant_model, ["a", "b"], (32, 32))
+    result = explain(white_image, counting, config, target=0, seed=1)
+    distinct = len({row.tobytes() for row in result.samples})
+    assert len(result.samples) == 200 and distinct == 16
+    assert counting.images_seen == result.model_calls == 1 + 16 + 4
+    masks = MaskBuilder(result.segmentation)(result.samples, np.random.default_rng(0))
+    expected = cubic_quadrant_model(ColorPerturber("black")(white_image, masks, np.random.default_rng(0)))[:, 0]
+    np.testing.assert_allclose(result.outputs, expected, atol=1e-6)  # every sample has its output
+    noisy = CountingClassifier(cubic_quadrant_model, ["a", "b"], (32, 32))
+    explain(white_image, noisy, dataclasses.replace(config, perturber=NoisePerturber()), target=0, seed=1)
+    assert noisy.images_seen == 1 + 200 + 4  # random replacements: every sample is a new image
+
+
+def test_orthogonal_blocks_make_rise_exact_for_an_additive_model(quadrant_classifier, white_image) -> None:  # type: ignore[no-untyped-def]
+    """The quadrant model is additive over the 4 x 4 cells (its output is the share of the 4 quadrant cells
+    kept), so RISE is 0.625 for those cells and 0.5 elsewhere: every orthogonal block (64 rows for 16
+    segments) gets this exactly, for every seed, and so its two halves agree perfectly; independent
+    samples of the same size do not."""
+    exact = np.where(np.isin(np.arange(16), [0, 1, 4, 5]), 0.625, 0.5)
+    config = ExplainConfig(segmenter=GridSegmenter(4, 4), smoothing=NoSmoothing(), sampler=OrthogonalSampler(),
+                           n_samples=128, perturber=ColorPerturber("black"), attribution="segment", eval_steps=2)
+    for seed in range(3):
+        result = explain(white_image, quadrant_classifier, config, target=0, seed=seed)
+        np.testing.assert_allclose(result.scores, exact, atol=1e-6)
+        assert result.settled_r == pytest.approx(1.0)
+    iid = explain(white_image, quadrant_classifier, dataclasses.replace(config, sampler=RandomSampler()), target=0)
+    assert np.abs(iid.scores - exact).max() > 0.01
+
+
+def test_exhausted_kernel_shap_is_exact_and_bfloat16_needs_a_torch_network(quadrant_classifier, white_image) -> None:  # type: ignore[no-untyped-def]
+    config = ExplainConfig(segmenter=GridSegmenter(2, 2), smoothing=NoSmoothing(), sampler=KernelShapSampler(),
+                           until=0.99, perturber=ColorPerturber("black"), attributer=KernelShapAttributer(),
+                           attribution="segment", eval_steps=2)
+    result = explain(white_image, quadrant_classifier, config, target=0)
+    assert len(result.samples) == 16 and result.converged and result.settled_r == 1.0  # all 2^4 coalitions
+    np.testing.assert_allclose(result.scores, [1, 0, 0, 0], atol=1e-9)  # the top-left cell is all it sees
+    with pytest.raises(WorkbenchError, match="needs a torch network"):
+        explain(white_image, quadrant_classifier, dataclasses.replace(config, precision="bfloat16"))

@@ -11,6 +11,7 @@ from engine.explain.segmenters import (
     GaussianSmoothing,
     GridSegmenter,
     MaskBuilder,
+    lattice_offsets,
     Segmentation,
     auto_sigma,
     shift_canvas,
@@ -120,11 +121,26 @@ def test_random_shift_is_original_rise_masks_on_a_larger_canvas() -> None:
     np.testing.assert_allclose(builder(np.ones((3, 49), np.uint8), np.random.default_rng(0)), 1.0, atol=1e-5)
     one = np.zeros((60, 49), np.uint8)
     one[:, 24] = 1
-    cells = builder(one, np.random.default_rng(1))
+    cells = MaskBuilder(whole, window=(224, 224))(one, np.random.default_rng(1))
     assert cells.shape == (60, 224, 224)
-    peaks = {np.unravel_index(mask.argmax(), mask.shape) for mask in cells}
-    assert len(peaks) > 10  # each mask has its own offset
-    assert all(96 <= y <= 128 and 96 <= x <= 128 for y, x in peaks)  # the canvas centre (128) moved by 0..31 px
-    np.testing.assert_array_equal(cells, builder(one, np.random.default_rng(1)))
+    peaks = np.array([np.unravel_index(mask.argmax(), mask.shape) for mask in cells])
+    assert len({tuple(peak) for peak in peaks}) > 40  # each mask has its own offset
+    assert peaks.min() >= 96 and peaks.max() <= 128  # the canvas centre (128) moved by 0..31 px
+    np.testing.assert_array_equal(cells, MaskBuilder(whole, window=(224, 224))(one, np.random.default_rng(1)))
+    grouped = MaskBuilder(whole, window=(224, 224))(one[:6], np.random.default_rng(1), groups=np.array([0, 0, 0, 1, 1, 1]))
+    np.testing.assert_array_equal(grouped[0], grouped[2])  # one shift per group
+    assert not np.array_equal(grouped[2], grouped[3])
     window = whole.crop(top, left, 224, 224)
     assert window.labels.shape == (224, 224) and window.n_segments == 49
+
+
+def test_shift_offsets_are_uniform_and_cover_the_range_evenly() -> None:
+    """A randomly rotated R2 sequence: 64 offsets put 2 to 6 in every 8 x 8 px cell of a 32 x 32 px range
+    (independent draws range from 0 to about 11), and over rotations each offset is uniform."""
+    for seed in range(50):
+        offsets = lattice_offsets(np.arange(64), (32, 32), np.random.default_rng(seed).random(2))
+        cells = np.bincount((offsets[:, 0] // 8) * 4 + offsets[:, 1] // 8, minlength=16)
+        assert 2 <= cells.min() and cells.max() <= 6
+    fifth = np.array([lattice_offsets(np.array([5]), (4, 4), np.random.default_rng(seed).random(2))[0]
+                      for seed in range(4000)])
+    np.testing.assert_allclose(np.bincount(fifth[:, 0] * 4 + fifth[:, 1], minlength=16) / 4000, 1 / 16, atol=0.02)
