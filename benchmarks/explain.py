@@ -36,31 +36,27 @@ machine's CPU, every side running the same frozen TorchScript network:
 reach r >= 0.95), ``rise_calls``, ``rise_peer_calls``, ``kernelshap_calls``, ``kernelshap_peer_calls``.
 """
 
-from engine.explain.runtime import configure_openmp
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
 
-configure_openmp()
+import numpy as np
+import torch
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, TypeVar  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from engine import settings  # noqa: E402
-from engine.explain.attributers import KernelShapAttributer  # noqa: E402
-from engine.explain.classifier import FunctionClassifier, TorchClassifier, from_registry, native_bfloat16  # noqa: E402
-from engine.explain.convergence import map_correlation  # noqa: E402
-from engine.explain.evaluation import srg  # noqa: E402
-from engine.explain.pipeline import (  # noqa: E402
+from engine import settings
+from engine.explain.attributers import KernelShapAttributer
+from engine.explain.classifier import FunctionClassifier, TorchClassifier, from_registry, native_bfloat16
+from engine.explain.convergence import map_correlation
+from engine.explain.evaluation import srg
+from engine.explain.pipeline import (
     PRESETS,
     AttributionRun,
     ExplainConfig,
@@ -69,11 +65,11 @@ from engine.explain.pipeline import (  # noqa: E402
     prepare,
     random_streams,
 )
-from engine.explain.samplers import KernelShapSampler  # noqa: E402
-from engine.explain.segmenters import NoSmoothing, SlicSegmenter  # noqa: E402
-from engine.plotting import new_figure  # noqa: E402
-from engine.registry import IMAGENET_MEAN, IMAGENET_STD, default_registry  # noqa: E402
-from engine.samples import natural_image  # noqa: E402
+from engine.explain.samplers import KernelShapSampler
+from engine.explain.segmenters import NoSmoothing, SlicSegmenter
+from engine.plotting import new_figure
+from engine.registry import IMAGENET_MEAN, IMAGENET_STD, default_registry
+from engine.samples import natural_image
 
 T = TypeVar("T")
 TARGET_R = 0.95
@@ -221,7 +217,8 @@ def shap_peer_runs(pixels: np.ndarray, classifier: TorchClassifier, target: int,
     """captum KernelShap ``runs`` times at ``samples`` (the references, leave one out) and ``curve_seeds``
     times at 1/8, 1/4, 3/8 and 1/2 of it. Its regression is not a mean over samples, so each point is its own
     run."""
-    finals = [captum_kernel_shap(pixels, classifier, target, labels, samples, per_eval, 100 + run) for run in range(runs)]
+    finals = [captum_kernel_shap(pixels, classifier, target, labels, samples, per_eval, 100 + run)
+              for run in range(runs)]
     full = PeerRuns(np.stack([found for found, _, _ in finals])[:, None], np.array([samples]),
                     np.array([[seconds] for _, seconds, _ in finals]), np.array([[cpu] for _, _, cpu in finals]))
     log(f"  captum KernelShap: {runs} runs of {samples} samples, {full.seconds.mean():.1f} s each")
@@ -359,7 +356,8 @@ def kernel_shap_quality(pixels: np.ndarray, classifier: TorchClassifier, target:
     labels = attribute(pixels, classifier, ExplainConfig.from_dict({**config.to_dict(), "n_samples": 2}), target,
                        sample_rng, perturb_rng).segmentation.labels
     per_eval, options = fastest_per_eval(pixels, classifier, target, labels)
-    log(f"Kernel SHAP: captum per evaluation {per_eval} fastest ({', '.join(f'{k}: {v:.2f} s' for k, v in options.items())}"
+    timings = ", ".join(f"{k}: {v:.2f} s" for k, v in options.items())
+    log(f"Kernel SHAP: captum per evaluation {per_eval} fastest ({timings}"
         f" for 64 samples); {args.runs} runs of {args.shap_peer_samples} samples and a curve")
     peer_runs, peer = shap_peer_runs(pixels, classifier, target, labels, args.shap_peer_samples, args.runs, per_eval,
                                      args.our_seeds)
@@ -488,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
         "kernelshap_curve": {"calls": shap_ours.calls.tolist(), "r": shap_ours.r.tolist(),
                              "peer_calls": shap_peer.calls.tolist(), "peer_r": shap_peer.r.tolist()},
         "reference_runs": args.runs, "target_r": TARGET_R,
-        "default_runs_seconds": [s for s, _, _ in runs], "default_cpu_seconds": statistics.median(c for _, c, _ in runs),
+        "default_runs_seconds": [s for s, _, _ in runs],
+        "default_cpu_seconds": statistics.median(c for _, c, _ in runs),
         "default_peak_rss_mb": max(p for _, _, p in runs), "default_srg": result.evaluation.srg,
         "default_model_calls": result.model_calls, "load_and_freeze_seconds": load_seconds,
         **speed_sources(classifier), "masks_8000_peak_rss_mb": memory_8000(classifier if args.full else None),

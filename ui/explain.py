@@ -103,7 +103,8 @@ def _summary(result: Explanation) -> str:
             f"(LIF {scores.lif_auc:.3f} − MIF {scores.mif_auc:.3f}; normalised {norm})  \n"
             f"{result.segmentation.n_segments} segments · {len(result.samples)} samples{settled} · "
             f"{result.model_calls} model calls in {result.seconds:.1f} s · "
-            f"**seed {result.seed}**  \n`{result.config.label()}`  \n{result.provenance}")
+            f"**seed {result.seed}**  \n`{result.config.label()}`  \n{result.provenance}"
+            + "".join(f"  \n*{note}*" for note in result.notes()))
 
 
 def build(ctx: AppContext) -> None:
@@ -118,10 +119,12 @@ def build(ctx: AppContext) -> None:
                 example = gr.Dropdown(EXAMPLES, value=None, label="Example image (bundled, offline)")
                 upload = gr.File(label="Or upload an image", file_types=["image"], elem_id="explain-file")
                 preview = gr.Image(label="Image", interactive=False, height=220)
-                model = gr.Dropdown(models, value="mobilenet_v2" if "mobilenet_v2" in models else None, label="Model")
+                model = gr.Dropdown(models, value="mobilenet_v2" if "mobilenet_v2" in models else None, label="Model",
+                                    allow_custom_value=True)  # checkpoints registered after the page was built
                 top = gr.Label(num_top_classes=5, label="Top classes", elem_id="explain-top")
                 # Filled with every class when an image is classified (the labels are read then, not at start-up).
-                target = gr.Dropdown([("top class", TOP_CLASS)], value=TOP_CLASS, label="Class to explain")
+                target = gr.Dropdown([("top class", TOP_CLASS)], value=TOP_CLASS, label="Class to explain",
+                                     allow_custom_value=True)  # API callers may name any class, by index or name
                 with gr.Row():
                     seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="explain-seed")
                     reseed = gr.Button("New seed", size="sm")
@@ -158,8 +161,22 @@ def build(ctx: AppContext) -> None:
         # The model sees 224 x 224; a display-sized copy (not a 4096-pixel float image) is all the page needs.
         return load_image(path, max_side=DISPLAY_MAX_SIDE, name=Path(path).name)
 
+    def target_of(value: int | float | str | None, model_name: str) -> int | None:
+        """The class to explain: None for the top class (-1, "-1", "top class" or empty), else an index or a name."""
+        text = str(value).strip() if value is not None else ""
+        if text in ("", str(TOP_CLASS), "top class"):
+            return None
+        labels = list(registry.spec(model_name).labels)
+        if text.lstrip("-").isdigit() and 0 <= int(text) < len(labels):
+            return int(text)
+        if text in labels:
+            return labels.index(text)
+        raise InputError(f"{text[:60]!r} is not a class of {model_name}: give an index 0-{len(labels) - 1}, a class "
+                         "name, or -1 for the top class.")
+
     @user_errors
     def classify_image(path: str | None, model_name: str) -> tuple[Any, dict[str, float], dict]:
+        """The model's top classes for an image (and every class, to pick one to explain)."""
         if not path:  # cleared
             return None, {}, gr.update(choices=class_choices(registry, model_name), value=TOP_CLASS)
         image = loaded(path)
@@ -168,16 +185,29 @@ def build(ctx: AppContext) -> None:
         return image.pixels, {c.label: c.probability for c in ranked[:5]}, gr.update(choices=choices, value=TOP_CLASS)
 
     @user_errors
-    def run_side(path: str | None, model_name: str, target_index: int | None, seed_value: float | None,
+    def run_side(path: str | None, model_name: str, target_index: int | str | None, seed_value: float | None,
                  config_text: str, rank: bool, edges: bool, alpha: float, request: gr.Request,
                  progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, str, str]:
+        """Explain an image's class with a configuration: the map over the image, LIF/MIF and convergence curves,
+        a summary with SRG, and the run's id (to rate it with /explain_rate).
+
+        Args:
+            path: the image.
+            model_name: a registered image classifier, e.g. "mobilenet_v2".
+            target_index: the class to explain: -1 for the top class, an index, or a class name.
+            seed_value: the seed of the random masks (the same seed gives the same map).
+            config_text: the configuration as JSON (the tab's "As JSON"); default the tab's configuration A.
+            rank: colour by rank instead of by value.
+            edges: draw segment boundaries.
+            alpha: the map's opacity over the image, 0..1.
+        """
         try:
             config = ExplainConfig.from_dict(json.loads(config_text))
         except json.JSONDecodeError as error:
             raise InputError(f"The configuration is not valid JSON: {error}.") from error
         image = loaded(path)
         classifier = from_registry(registry, model_name)
-        chosen = None if target_index in (None, TOP_CLASS) else int(target_index)
+        chosen = target_of(target_index, model_name)
         result = explain(image.pixels, classifier, config, target=chosen, seed=int(seed_value or 0),
                          progress=lambda fraction, message: progress(fraction, desc=message))
         facts = {**result.summary(), "model": model_name, "image_hash": content_hash(image.pixels),
@@ -219,6 +249,8 @@ def build(ctx: AppContext) -> None:
         store.add(TASK, item, {"rating": verdict, "note": text.strip()}, who, source=facts["source"], payload=facts)
         return f"Saved: {letter} is **{verdict}** for {facts['label']} (seed {facts['seed']}), by {who}."
 
+    model.focus(lambda: gr.update(choices=registry.names("image-classification")), None, model,
+                api_visibility="private")
     example.change(_example_path, example, upload, api_visibility="private")
     upload.change(classify_image, [upload, model], [preview, top, target], api_name="explain_classify", **HEAVY)
     model.change(classify_image, [upload, model], [preview, top, target], api_visibility="private", **HEAVY)

@@ -7,23 +7,19 @@ sampling stops once the map's estimated correlation with its converged self reac
 ``--max-samples``). Exact float32 unless ``--bf16``. Exit status 2 with a message for unusable input.
 """
 
-from engine.explain.runtime import configure_openmp
+import argparse
+import json
+import sys
+from pathlib import Path
 
-configure_openmp()
+import numpy as np
+from tqdm import tqdm
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from engine.errors import WorkbenchError, command_line  # noqa: E402
-from engine.explain.classifier import from_registry  # noqa: E402
-from engine.explain.pipeline import PRESETS, ExplainConfig, explain  # noqa: E402
-from engine.images import load_image  # noqa: E402
-from engine.registry import default_registry  # noqa: E402
+from engine.errors import WorkbenchError, command_line
+from engine.explain.classifier import from_registry
+from engine.explain.pipeline import PRESETS, ExplainConfig, explain
+from engine.images import load_image
+from engine.registry import default_registry
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-samples", type=int, default=None, metavar="N",
                         help="most perturbed images to draw with --until (default 8000)")
     parser.add_argument("--bf16", "--bfloat16", action="store_true",
-                        help="fast mode: bfloat16 autocast (only on CPUs with native bfloat16; slightly different maps)")
+                        help="fast mode: bfloat16 (only on CPUs with native bfloat16; slightly different maps)")
     parser.add_argument("--target", type=int, default=None, help="class index to explain (default: top class)")
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling and random perturbations")
     parser.add_argument("--out", type=Path, required=True, help="where to save the map (.npy)")
@@ -86,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     height, width = loaded.pixels.shape[:2]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, result.map_at(height, width).astype(np.float32))
-    for note in loaded.notes:
+    for note in loaded.notes + result.notes():
         print(f"note: {note}")
     summary = result.summary()
     if args.json:

@@ -32,8 +32,9 @@ def display_values(attribution_map: np.ndarray, by_rank: bool) -> np.ndarray:
 
 def overlay(explanation: Explanation, image: np.ndarray | None = None, by_rank: bool = False,
             boundaries: bool = True, opacity: float = 0.5, max_side: int = 512) -> np.ndarray:
-    """``uint8 [h, w, 3]``: the attribution map (jet colours, red = most supportive) blended over the image,
-    with the segment boundaries in white.
+    """``uint8 [h + 34, w, 3]``: the attribution map (jet colours, red = most supportive) blended over the image,
+    with the segment boundaries in white, and the colour scale below it (the map's lowest and highest values,
+    or ranks).
 
     Args:
         explanation: the result of :func:`engine.explain.pipeline.explain`.
@@ -48,13 +49,29 @@ def overlay(explanation: Explanation, image: np.ndarray | None = None, by_rank: 
     scale = min(1.0, max_side / max(picture.shape[:2]))
     height, width = max(1, round(picture.shape[0] * scale)), max(1, round(picture.shape[1] * scale))
     picture = cv2.resize(picture.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
-    colours = colormap("jet")(display_values(explanation.map_at(height, width), by_rank))[..., :3]
+    values = explanation.map_at(height, width)
+    colours = colormap("jet")(display_values(values, by_rank))[..., :3]
     blended = (1 - opacity) * picture + opacity * colours
     if boundaries:
         labels = cv2.resize(explanation.segmentation.labels.astype(np.float32), (width, height),
                             interpolation=cv2.INTER_NEAREST).astype(np.int32)
         blended[find_boundaries(labels, mode="inner")] = BOUNDARY_COLOR
-    return np.round(np.clip(blended, 0, 1) * 255).astype(np.uint8)
+    ends = ("least supportive", "most supportive") if by_rank else (f"{values.min():.3g}", f"{values.max():.3g}")
+    return with_colour_bar(np.round(np.clip(blended, 0, 1) * 255).astype(np.uint8), *ends)
+
+
+def with_colour_bar(picture: np.ndarray, low: str, high: str, height: int = 34) -> np.ndarray:
+    """``picture`` (``uint8 [h, w, 3]``) with the jet colour scale below it, its ends labelled ``low`` and ``high``."""
+    width = picture.shape[1]
+    bar = np.full((height, width, 3), 255, dtype=np.uint8)
+    ramp = colormap("jet")(np.linspace(0, 1, width))[:, :3]
+    bar[2:14] = np.round(ramp * 255).astype(np.uint8)[None]
+    scale = 0.35 if width < 300 else 0.45
+    cv2.putText(bar, low, (2, height - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    (text_width, _), _ = cv2.getTextSize(high, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.putText(bar, high, (max(width - text_width - 2, 0), height - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0),
+                1, cv2.LINE_AA)
+    return np.concatenate([picture, bar], axis=0)
 
 
 def curves(explanation: Explanation, title: str = "") -> Figure:

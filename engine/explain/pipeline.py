@@ -155,6 +155,9 @@ def class_label(classifier: Classifier, index: int) -> str:
     return classifier.labels[index] if index < len(classifier.labels) else f"class {index}"
 
 
+MIN_SIDE = 8  # smaller images carry too little to classify or to cut into segments
+
+
 def prepare(image: np.ndarray, classifier: Classifier) -> np.ndarray:
     """``image`` as ``float32 [h, w, 3]`` at the model's input size (resized without cropping, as the paper).
 
@@ -165,6 +168,9 @@ def prepare(image: np.ndarray, classifier: Classifier) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
         raise InputError(f"Expected an RGB image [H, W, 3]; got shape {image.shape}. Load files with "
                          "engine.images.load_image.")
+    if min(image.shape[:2]) < MIN_SIDE:
+        raise InputError(f"The image is {image.shape[1]}x{image.shape[0]} pixels; classifying and explaining need "
+                         f"at least {MIN_SIDE} pixels on each side.")
     if not np.issubdtype(image.dtype, np.floating) or image.min() < 0 or image.max() > 1:
         raise InputError("Expected pixel values as floats in 0..1; load files with engine.images.load_image.")
     image = image.astype(np.float32, copy=False)
@@ -353,6 +359,19 @@ class Explanation:
         """The map the configuration asked for (per pixel or per segment), the one that was scored."""
         return self.pixel_map if self.config.attribution == "pixel" else self.segment_map
 
+    def notes(self) -> list[str]:
+        """What the configuration's automatic or approximate settings came to on this image."""
+        notes = []
+        sigma_for = getattr(self.config.smoothing, "sigma_for", None)
+        if sigma_for is not None:
+            automatic = " (automatic: 70/sqrt(M) px at 224 px)" if not self.config.smoothing.sigma else ""
+            notes.append(f"Mask smoothing used sigma = {sigma_for(self.segmentation):.1f} px{automatic}.")
+        asked = getattr(self.config.segmenter, "n_segments", None)
+        if asked is not None and self.segmentation.n_segments != asked:
+            notes.append(f"{self.config.segmenter.TITLE} made {self.segmentation.n_segments} segments for the "
+                         f"{asked} asked: superpixels follow the image's colours, so their number is approximate.")
+        return notes
+
     def map_at(self, height: int, width: int) -> np.ndarray:
         """The attribution map resized to ``[height, width]`` (e.g. the original image's size)."""
         interpolation = cv2.INTER_LINEAR if self.config.attribution == "pixel" else cv2.INTER_NEAREST
@@ -364,7 +383,8 @@ class Explanation:
             "target": self.target, "label": self.label, "probability": self.probability,
             **self.evaluation.summary(), "n_segments": self.segmentation.n_segments,
             "n_samples": int(len(self.samples)), "model_calls": self.model_calls, "seconds": self.seconds,
-            "settled_r": self.settled_r, "converged": self.converged, "seed": self.seed, "provenance": self.provenance, "config": self.config.to_dict(),
+            "settled_r": self.settled_r, "converged": self.converged, "seed": self.seed, "provenance": self.provenance,
+            "config": self.config.to_dict(), "notes": self.notes(),
         }
 
 

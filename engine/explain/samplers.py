@@ -353,5 +353,6 @@ def reference_rows(n_features: int, add_none: bool, add_all: bool) -> np.ndarray
 
 def with_reference_rows(samples: np.ndarray, add_none: bool, add_all: bool) -> np.ndarray:
     """Prepend the unperturbed row (``add_none``) and/or the fully perturbed row (``add_all``) if missing."""
-    extra = [row for row in reference_rows(samples.shape[1], add_none, add_all) if not (samples == row).all(axis=1).any()]
+    extra = [row for row in reference_rows(samples.shape[1], add_none, add_all)
+             if not (samples == row).all(axis=1).any()]
     return np.concatenate([np.stack(extra), samples]) if extra else samples

@@ -23,26 +23,22 @@ which is also printed. ``--bundled`` first writes the photographs bundled with s
 scikit-learn and matplotlib into the ``--images`` folder.
 """
 
-from engine.explain.runtime import configure_openmp
+import argparse
+import csv
+import dataclasses
+import hashlib
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
-configure_openmp()
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import dataclasses  # noqa: E402
-import hashlib  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from engine.errors import command_line  # noqa: E402
-from engine.explain.attributers import (  # noqa: E402
+from engine.errors import command_line
+from engine.explain.attributers import (
     Attributer,
     CiuAttributer,
     IncompatibleSamples,
@@ -51,12 +47,12 @@ from engine.explain.attributers import (  # noqa: E402
     PdaAttributer,
     RiseAttributer,
 )
-from engine.explain.classifier import Classifier, from_registry  # noqa: E402
-from engine.explain.evaluation import deletion_order, srg  # noqa: E402
-from engine.explain.model_run import run_model  # noqa: E402
-from engine.explain.pipeline import ExplainConfig, draw_samples, prepare, random_streams, segment  # noqa: E402
-from engine.explain.samplers import KernelShapSampler, RandomSampler, Sampler, SingleFeatureSampler  # noqa: E402
-from engine.explain.segmenters import (  # noqa: E402
+from engine.explain.classifier import Classifier, from_registry
+from engine.explain.evaluation import deletion_order, srg
+from engine.explain.model_run import run_model
+from engine.explain.pipeline import ExplainConfig, draw_samples, prepare, random_streams, segment
+from engine.explain.samplers import KernelShapSampler, RandomSampler, Sampler, SingleFeatureSampler
+from engine.explain.segmenters import (
     GaussianSmoothing,
     GridSegmenter,
     MaskBuilder,
@@ -65,9 +61,9 @@ from engine.explain.segmenters import (  # noqa: E402
     SlicSegmenter,
     Smoothing,
 )
-from engine.images import load_image_collection  # noqa: E402
-from engine.registry import default_registry  # noqa: E402
-from engine.samples import write_natural_images  # noqa: E402
+from engine.images import load_image_collection
+from engine.registry import default_registry
+from engine.samples import write_natural_images
 
 RULES: dict[str, Attributer] = {
     "rise": RiseAttributer(), "lime": LinearLimeAttributer(), "shap": KernelShapAttributer(), "pda": PdaAttributer(),
