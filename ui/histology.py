@@ -122,6 +122,7 @@ def build(ctx: AppContext) -> None:
 
     @user_errors
     def load_model(path: str | None) -> Any:
+        """Register a histology classifier file (safetensors, from this tab's training) and select it."""
         if not path:
             raise InputError("Choose a classifier file.")
         name = histology_classifier.import_classifier(ctx.registry, path, models)

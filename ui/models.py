@@ -45,9 +45,9 @@ def build(ctx: AppContext) -> None:
             "resolved offline first (explicit file, torch hub cache, installed package); results computed "
             "with randomly initialised networks are always labelled **RANDOM**."
         )
-        models_table = gr.Dataframe(model_rows, headers=MODEL_HEADERS, interactive=False, wrap=True,
+        models_table = gr.Dataframe(headers=MODEL_HEADERS, interactive=False, wrap=True,
                                     label="Registered models", elem_id="models-table")
-        weights_table = gr.Dataframe(weights_rows, headers=WEIGHT_HEADERS, interactive=False, wrap=True,
+        weights_table = gr.Dataframe(headers=WEIGHT_HEADERS, interactive=False, wrap=True,
                                      label="Pretrained weights (ImageNet; Kinetics-400 for video) on this machine",
                                      elem_id="weights-table")
         with gr.Row():
@@ -144,5 +144,6 @@ def build(ctx: AppContext) -> None:
     refresh_button.click(refresh, None, [models_table, weights_table], api_name="models_refresh").then(
         current_choices, None, choice, api_visibility="private")
     ctx.demo.load(current_choices, None, choice, api_visibility="private")
+    ctx.demo.load(refresh, None, [models_table, weights_table], api_visibility="private")
     register_button.click(register, [checkpoint, arch, labels_upload, class_names, model_name],
                           [register_status, models_table, choice], api_name="checkpoint_register", **HEAVY)

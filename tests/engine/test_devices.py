@@ -8,6 +8,7 @@ The device is ``meta`` (shapes only, so no GPU is needed); CUDA joins when one i
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import types
 from pathlib import Path
@@ -102,10 +103,10 @@ def test_sentence_embeddings_load_on_the_configured_device(monkeypatch: pytest.M
     built: list[str] = []
     library = types.SimpleNamespace(SentenceTransformer=lambda folder, device: built.append(device))
     monkeypatch.setitem(sys.modules, "sentence_transformers", library)  # records instead of loading for seconds
-    configured = settings.Settings(settings.current().data_dir, "meta", False)  # any device but the CPU
+    configured = dataclasses.replace(settings.current(), device="meta")  # any device but the CPU
     monkeypatch.setattr(settings, "current", lambda: configured)
     monkeypatch.setattr(embeddings, "_model", None)
-    embeddings._load()
+    embeddings.load()
     assert built == ["meta"]
 
 

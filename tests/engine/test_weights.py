@@ -190,7 +190,7 @@ def meta_state_dict(arch: str, num_classes: int) -> dict[str, torch.Tensor]:
     from torchvision import models
 
     with torch.device("meta"):
-        return getattr(models, arch)(weights=None, num_classes=num_classes).state_dict()
+        return models.get_model_builder(arch)(weights=None, num_classes=num_classes).state_dict()
 
 
 @pytest.mark.parametrize("arch", weights.supported_architectures())
