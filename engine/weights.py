@@ -32,6 +32,7 @@ import re
 import shutil
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -77,6 +78,7 @@ class ArchSpec:
     tag: str
     filename: str
     packaged: PackagedWeights | None = None
+    renamed_keys: tuple[tuple[str, str], ...] = ()  # (regex, replacement) turning old file keys into torchvision's
 
 
 ARCHITECTURES: dict[str, ArchSpec] = {
@@ -98,6 +100,18 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         ArchSpec("squeezenet1_1", "IMAGENET1K_V1", "squeezenet1_1-b8a52dc0.pth"),
         ArchSpec("resnet18", "IMAGENET1K_V1", "resnet18-f37072fd.pth"),
         ArchSpec("resnet50", "IMAGENET1K_V2", "resnet50-11ad3fa6.pth"),
+        # perceptual loss (autoencoders): the loss-network study's other architectures, with the weights it used
+        ArchSpec("vgg11", "IMAGENET1K_V1", "vgg11-8a719046.pth"),
+        ArchSpec("vgg16_bn", "IMAGENET1K_V1", "vgg16_bn-6c64b313.pth"),
+        ArchSpec("vgg19", "IMAGENET1K_V1", "vgg19-dcbb9e9d.pth"),
+        ArchSpec("densenet121", "IMAGENET1K_V1", "densenet121-a639ec97.pth",
+                 renamed_keys=((r"^(.*denselayer\d+\.(?:norm|relu|conv))\."
+                                r"([12]\.(?:weight|bias|running_mean|running_var))$", r"\1\2"),)),
+        ArchSpec("resnext50_32x4d", "IMAGENET1K_V1", "resnext50_32x4d-7cdf4587.pth"),
+        ArchSpec("googlenet", "IMAGENET1K_V1", "googlenet-1378be20.pth"),
+        ArchSpec("inception_v3", "IMAGENET1K_V1", "inception_v3_google-0cc3c7bd.pth"),
+        ArchSpec("efficientnet_b0", "IMAGENET1K_V1", "efficientnet_b0_rwightman-7f5810bc.pth"),
+        ArchSpec("efficientnet_b7", "IMAGENET1K_V1", "efficientnet_b7_lukemelas-c5b4e57e.pth"),
     )
 }
 
@@ -156,7 +170,33 @@ def _spec(arch: str) -> ArchSpec:
 def _torchvision_builder(arch: str) -> Callable[..., nn.Module]:
     from torchvision import models  # here, not at import: torchvision takes seconds to import
 
-    return getattr(models, arch)
+    builder = getattr(models, arch)
+
+    def build_quietly(**kwargs: object) -> nn.Module:
+        with warnings.catch_warnings():  # GoogLeNet and Inception-v3 warn that their default init may change
+            warnings.filterwarnings("ignore", "The default weight initialization", FutureWarning)
+            return builder(**kwargs)
+
+    return build_quietly
+
+
+def layout(arch: str) -> nn.Module:
+    """``arch`` built on the meta device: its parameter names and shapes, at no cost in time or memory."""
+    with torch.device("meta"):
+        return _torchvision_builder(arch)(weights=None)
+
+
+def standard_keys(arch: str, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state_dict`` with the key names of today's torchvision (DenseNet's official file predates them)."""
+    patterns = [(re.compile(pattern), replacement) for pattern, replacement in _spec(arch).renamed_keys]
+    if not patterns:
+        return state_dict
+    renamed = {}
+    for key, value in state_dict.items():
+        for pattern, replacement in patterns:
+            key = pattern.sub(replacement, key)
+        renamed[key] = value
+    return renamed
 
 
 def weights_enum(arch: str) -> WeightsEnum:
@@ -359,9 +399,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def check_fits(model: nn.Module, state_dict: dict[str, torch.Tensor], name: str) -> None:
-    """Raise :class:`WeightsError` unless ``state_dict`` has exactly ``model``'s keys and shapes."""
+    """Raise :class:`WeightsError` unless ``state_dict`` has exactly ``model``'s keys and shapes.
+
+    BatchNorm's ``num_batches_tracked`` may be absent: files saved before it existed (DenseNet's, VGG-16-BN's)
+    lack it, and torch fills it in when loading them.
+    """
     own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
+    missing = sorted(k for k in set(own) - set(state_dict) if not k.endswith("num_batches_tracked"))
     unexpected = sorted(set(state_dict) - set(own))
     wrong = [k for k in own if k in state_dict and own[k].shape != state_dict[k].shape]
     if missing or unexpected or wrong:
@@ -418,7 +462,7 @@ def build(
         else:
             raise WeightsError(info.message)
     model = builder(weights=None)
-    state_dict = read_state_dict(info.path or "")
+    state_dict = standard_keys(arch, read_state_dict(info.path or ""))
     check_fits(model, state_dict, Path(info.path or "").name)
     model.load_state_dict(state_dict)
     return model.eval(), info
@@ -428,7 +472,7 @@ def detect_arch(state_dict: dict[str, torch.Tensor]) -> str:
     """The supported architecture whose keys and shapes ``state_dict`` matches exactly."""
     for arch in ARCHITECTURES:
         try:
-            check_fits(_torchvision_builder(arch)(weights=None), state_dict, "file")
+            check_fits(layout(arch), standard_keys(arch, state_dict), "file")
             return arch
         except WeightsError:
             continue
@@ -450,7 +494,7 @@ def add(file: str | Path, arch: str | None = None) -> WeightsInfo:
         raise WeightsError(f"{path} does not exist.")
     state_dict = read_state_dict(path)
     arch = arch or detect_arch(state_dict)
-    check_fits(_torchvision_builder(arch)(weights=None), state_dict, path.name)
+    check_fits(layout(arch), standard_keys(arch, state_dict), path.name)
     digest = file_sha256(path)
     expected = expected_hash(arch)
     if not _matches(digest, expected):
