@@ -24,6 +24,7 @@ TAB_MODULES = [
     "ui.similarity",
     "ui.explain",
     "ui.intent",
+    "ui.autoencoders",
     "ui.models",
     "ui.jobs",
     "ui.annotations",

@@ -12,8 +12,17 @@ import torch
 from torch import nn
 
 from engine import weights
-from engine.backbones import (BACKBONES, STUDY_ARCHITECTURES, FeatureExtractor, _trunk, availability, backbone, main,
-                              parse_layer, trunk_modules)
+from engine.backbones import (
+    BACKBONES,
+    STUDY_ARCHITECTURES,
+    FeatureExtractor,
+    _trunk,
+    availability,
+    backbone,
+    main,
+    parse_layer,
+    trunk_modules,
+)
 from engine.errors import InputError, WeightsError
 from engine.registry import IMAGENET_MEAN, IMAGENET_STD
 
