@@ -22,6 +22,7 @@ from ui.jobs import job_panel
 
 PREDICTORS = {predictor_name(hidden): hidden for hidden in PREDICTOR_SIZES}
 COLOURINGS = ["shape class", "x position", "y position"]
+RESULT_COLUMNS = ("arch", "layer", "depth", "task", "metric", "value", "random")
 
 
 @dataclass
@@ -61,7 +62,8 @@ def build(ctx: AppContext) -> Views:
         gr.Markdown("Runs side by side on the same images: scores, reconstructions (image decoders), true vs "
                     "predicted features (feature decoders) and every predictor's test score.")
         with gr.Row():
-            compared = gr.Dropdown(choices, multiselect=True, label="Runs", scale=4, elem_id="ae-compare-runs")
+            compared = gr.Dropdown(choices, multiselect=True, label="Runs", scale=4, elem_id="ae-compare-runs",
+                                   allow_custom_value=True)
             compare_button = gr.Button("Compare", variant="primary", scale=1)
         compare_table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, label="Scores")
         recon_plot = gr.Plot(label="Reconstructions")
@@ -69,7 +71,7 @@ def build(ctx: AppContext) -> Views:
         compare_scores = gr.Plot(label="Predictor scores")
         with gr.Accordion("Evaluate a run's embedding with chosen predictors", open=False):
             with gr.Row():
-                evaluated = gr.Dropdown(choices, label="Run", scale=3)
+                evaluated = gr.Dropdown(choices, label="Run", scale=3, allow_custom_value=True)
                 sizes = gr.CheckboxGroup(list(PREDICTORS), value=list(PREDICTORS), label="Predictors", scale=4)
                 max_epochs = gr.Slider(10, 500, value=PredictorConfig.max_epochs, step=10, label="Max epochs")
                 evaluate_button = gr.Button("Evaluate", scale=1)
@@ -78,7 +80,7 @@ def build(ctx: AppContext) -> Views:
             evaluate_plot = gr.Plot(label="Scores")
     with gr.Tab("Embeddings", id="ae-embeddings"):
         with gr.Row():
-            shown = gr.Dropdown(choices, label="Run", scale=3)
+            shown = gr.Dropdown(choices, label="Run", scale=3, allow_custom_value=True)
             method = gr.Radio(["pca", "tsne"], value="pca", label="Projection", scale=1)
             colour = gr.Radio(COLOURINGS, value="shape class", label="Colour by", scale=2)
             show_button = gr.Button("Show", scale=1)
@@ -105,7 +107,7 @@ def build(ctx: AppContext) -> Views:
         claims = gr.Markdown(elem_id="ae-claims")
         by_arch = gr.Plot(label="Score by architecture")
         by_layer = gr.Plot(label="Score by layer")
-        results_table = gr.Dataframe(interactive=False, label="Results")
+        results_table = gr.Dataframe(headers=list(RESULT_COLUMNS), interactive=False, label="Results")
 
     @user_errors
     def compare(identifiers: list[str] | None) -> tuple[Any, ...]:
@@ -170,10 +172,8 @@ def build(ctx: AppContext) -> Views:
         else:
             raise InputError("Choose a saved study or upload a results.csv.")
         made = study.report(rows, name or "uploaded study")
-        table = [[row[column] for column in ("arch", "layer", "depth", "task", "metric", "value", "random")]
-                 for row in rows]
-        return made.markdown, made.by_architecture, made.by_layer, gr.Dataframe(
-            value=table, headers=["arch", "layer", "depth", "task", "metric", "value", "random"])
+        table = [[row[column] for column in RESULT_COLUMNS] for row in rows]
+        return made.markdown, made.by_architecture, made.by_layer, table
 
     def study_finished(job: Job) -> list[Any]:
         name = (job.result or {}).get("name")
@@ -189,4 +189,6 @@ def build(ctx: AppContext) -> Views:
     plot_button.click(plot_study, [saved, uploaded], [claims, by_arch, by_layer, results_table],
                       api_name="autoencoder_study_plot")
     study_panel.follow(ctx, study.STUDY_JOB.name, study_finished, [saved, claims, by_arch, by_layer, results_table])
-    return Views([compared, evaluated, shown])
+    views = Views([compared, evaluated, shown])
+    ctx.demo.load(lambda: refreshed(ctx, views), None, views.run_choosers, api_visibility="private")
+    return views

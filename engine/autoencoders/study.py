@@ -9,7 +9,7 @@ Each loss network (one named layer of one architecture) is scored on each task:
   no learned weights) scored by 2AFC agreement on a BAPPS-layout folder: ``2afc`` (higher is better).
 
 Every finished (architecture, layer, task) appends its rows to ``results.csv`` at once; a rerun skips
-what the CSV already holds, so an interrupted study resumes. :func:`test_claims` then checks, on
+what the CSV already holds, so an interrupted study resumes. :func:`check_claims` then checks, on
 whatever was measured, the study's two findings:
 
 1. *ImageNet accuracy does not predict loss-network quality*: across architectures with pretrained
@@ -294,7 +294,7 @@ def _depth_verdict(task: str, metric: str, rows: Sequence[dict[str, Any]]) -> Ve
                    {"deepest_best_share": share, "depth_correlation": correlations, "best_layers": best_layers})
 
 
-def test_claims(rows: Sequence[dict[str, Any]]) -> list[Verdict]:
+def check_claims(rows: Sequence[dict[str, Any]]) -> list[Verdict]:
     """Both claims on every (task, metric) measured."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
@@ -338,7 +338,7 @@ def report(rows: Sequence[dict[str, Any]], title: str = "") -> StudyReport:
 
     if not rows:
         raise InputError("The study has no results yet.")
-    verdicts = test_claims(rows)
+    verdicts = check_claims(rows)
     table = pd.DataFrame(list(rows))
     return StudyReport(verdicts, plots.study_by_architecture(table, title), plots.study_by_layer(table, title),
                        summary_markdown(rows, verdicts))

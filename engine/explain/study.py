@@ -53,7 +53,14 @@ from engine.explain.attributers import (  # noqa: E402
 )
 from engine.explain.classifier import Classifier, from_registry  # noqa: E402
 from engine.explain.evaluation import deletion_order, srg  # noqa: E402
-from engine.explain.pipeline import ExplainConfig, draw_samples, prepare, random_streams, run_model, segment  # noqa: E402
+from engine.explain.pipeline import (  # noqa: E402
+    ExplainConfig,
+    draw_samples,
+    prepare,
+    random_streams,
+    run_model,
+    segment,
+)
 from engine.explain.samplers import KernelShapSampler, RandomSampler, Sampler, SingleFeatureSampler  # noqa: E402
 from engine.explain.segmenters import (  # noqa: E402
     GaussianSmoothing,
