@@ -8,7 +8,7 @@ object position (regression) and shape (classification).
 
 Example::
 
-    python -m trainers.autoencoder --procedure I-F-FP --loss-net mobilenet_v2.block3 \\
+    python -m trainers.autoencoder --procedure I-F-FP --loss-net mobilenet_v2.block6 \\
         --epochs 10 --images 2000 --out runs/fp
 
 writes ``OUT/metrics.json`` (``epoch_seconds``: mean wall-clock seconds per epoch, ``position_error``:
@@ -49,10 +49,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="loss network layer as ARCH.LAYER (see python -m engine.backbones list)")
     parser.add_argument("--weights", default="pretrained", choices=["pretrained", "random"],
                         help="loss network weights (random: tests only, labelled RANDOM)")
-    parser.add_argument("--normalize", action="store_true",
-                        help="feed the loss network ImageNet-normalised input (the papers fed 0..1)")
-    parser.add_argument("--no-sigmoid", action="store_true",
-                        help="do not squash loss-network outputs with a sigmoid (the first paper did)")
+    parser.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=DEFAULTS.normalize,
+                        help="feed the loss network the input normalisation of its weights (the papers fed 0..1)")
+    parser.add_argument("--sigmoid", action=argparse.BooleanOptionalAction, default=DEFAULTS.sigmoid,
+                        help="squash loss-network outputs with a sigmoid (the first paper did)")
     parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="training epochs")
     parser.add_argument("--images", type=int, default=2000, help="generated training scenes")
     parser.add_argument("--eval-images", type=int, default=None,
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.targets is not None and args.data is None:
         raise WorkbenchError("--targets labels the images of --data; give --data too.")
     config = AutoencoderConfig(procedure=args.procedure, loss_net=args.loss_net, weights=args.weights,
-                               normalize=args.normalize, sigmoid=not args.no_sigmoid, latent=args.latent,
+                               normalize=args.normalize, sigmoid=args.sigmoid, latent=args.latent,
                                gamma=args.gamma, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                seed=args.seed, max_feature_dim=args.max_feature_dim).checked()
     data = DataSpec(source=str(args.data) if args.data else "generated", images=args.images,

@@ -49,11 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=64, help="image side in px (64 + 16 n)")
     parser.add_argument("--epochs", type=int, default=5, help="epochs per autoencoder")
     parser.add_argument("--latent", type=int, default=64, help="embedding size z")
-    parser.add_argument("--batch-size", type=int, default=128, help="images per step")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per step")
     parser.add_argument("--predictor-epochs", type=int, default=500, help="most epochs per predictor")
     parser.add_argument("--patience", type=int, default=25, help="predictor early-stopping patience")
-    parser.add_argument("--normalize", action="store_true", help="ImageNet-normalise the loss networks' input")
-    parser.add_argument("--no-sigmoid", action="store_true", help="no sigmoid on the loss networks' outputs")
+    parser.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=True,
+                        help="the input normalisation the loss networks' weights expect")
+    parser.add_argument("--sigmoid", action=argparse.BooleanOptionalAction, default=False,
+                        help="a sigmoid on the loss networks' outputs (the first paper's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of data and initialisation")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train")
     parser.add_argument("--out", type=Path, required=True, help="the study's folder (results.csv, plots)")
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                          bapps=str(args.bapps) if args.bapps else None, procedure=args.procedure, images=args.images,
                          eval_images=args.eval_images, size=args.size, epochs=args.epochs, latent=args.latent,
                          batch_size=args.batch_size, seed=args.seed, predictor_epochs=args.predictor_epochs,
-                         patience=args.patience, normalize=args.normalize, sigmoid=not args.no_sigmoid).checked()
+                         patience=args.patience, normalize=args.normalize, sigmoid=args.sigmoid).checked()
     try:
         rank = distributed.setup(args.device)
         rows = run_study(config, args.out, args.device, args.resume, args.checkpoint_dir)

@@ -11,11 +11,12 @@ from engine.autoencoders.experiment import JOB, PREVIEW_FILE
 from engine.autoencoders.plots import predictor_scores
 from engine.autoencoders.procedures import PROCEDURES
 from engine.autoencoders.training import AutoencoderConfig
-from engine.backbones import BACKBONES, availability, backbone
+from engine.backbones import backbone
 from engine.jobs import Job
 from ui import autoencoders_views
 from ui.common import AppContext, user_errors
 from ui.jobs import job_panel
+from ui.similarity import backbone_choices
 
 DEFAULT_ARCH = "mobilenet_v2"
 INTRO = (
@@ -29,15 +30,6 @@ INTRO = (
     "with real ImageNet weights; random ones are for testing and every result says RANDOM. These are this "
     "tool's measurements, not the papers' numbers."
 )
-
-
-def arch_choices() -> list[tuple[str, str]]:
-    """Every backbone, marked when its pretrained weights are missing."""
-    entries = []
-    for arch, spec in BACKBONES.items():
-        status = availability(arch).status
-        entries.append((spec.title if status == "available" else f"{spec.title} (weights {status})", arch))
-    return entries
 
 
 def default_layer(arch: str) -> str:
@@ -84,16 +76,17 @@ def build(ctx: AppContext) -> None:
                         procedure = gr.Radio([(f"{key}: {p.title}", key) for key, p in PROCEDURES.items()],
                                              value="I-F-FP", label="Procedure", elem_id="ae-procedure")
                         with gr.Row():
-                            arch = gr.Dropdown(arch_choices(), value=DEFAULT_ARCH, label="Loss network",
+                            arch = gr.Dropdown(backbone_choices(), value=DEFAULT_ARCH, label="Loss network",
                                                elem_id="ae-arch")
                             layer = gr.Dropdown(backbone(DEFAULT_ARCH).layer_names, value=default_layer(DEFAULT_ARCH),
                                                 label="Layer", elem_id="ae-layer")
                         with gr.Row():
                             weights = gr.Radio(["pretrained", "random"], value="pretrained", label="Weights",
                                                info="random: for testing; results are marked RANDOM")
-                            normalize = gr.Checkbox(False, label="Normalise input",
-                                                    info="ImageNet mean/std (the papers fed 0..1)")
-                            sigmoid = gr.Checkbox(True, label="Sigmoid on features", info="as in the first paper")
+                            normalize = gr.Checkbox(AutoencoderConfig.normalize, label="Normalise input",
+                                                    info="as the weights expect (the papers fed 0..1)")
+                            sigmoid = gr.Checkbox(AutoencoderConfig.sigmoid, label="Sigmoid on features",
+                                                  info="as in the first paper")
                     with gr.Column(scale=2):
                         files = gr.File(label="Your images (files or a .zip) and optionally a CSV "
                                               "(file, x, y, label); empty = generated scenes",

@@ -36,13 +36,14 @@ class LossNetwork:
         weights: ``pretrained`` (through :mod:`engine.weights`) or ``random`` (tests only, labelled RANDOM).
         normalize: apply the weights' input normalisation (the papers fed 0..1 images unnormalised).
         sigmoid: squash the outputs with a sigmoid (the first perceptual-autoencoder paper did).
+            The defaults use the weights as they were trained; ``normalize=False, sigmoid=True`` is paper (a)'s.
         device: where it runs.
         seed: seed of a random initialisation.
         file: an explicit checkpoint for the backbone.
     """
 
-    def __init__(self, layer: str, weights: Literal["pretrained", "random"] = "pretrained", normalize: bool = False,
-                 sigmoid: bool = True, device: str = "cpu", seed: int = 0, file: str | Path | None = None) -> None:
+    def __init__(self, layer: str, weights: Literal["pretrained", "random"] = "pretrained", normalize: bool = True,
+                 sigmoid: bool = False, device: str = "cpu", seed: int = 0, file: str | Path | None = None) -> None:
         spec, chosen = parse_layer(layer)
         self.name = spec.qualified(chosen.name)
         self.extractor = FeatureExtractor(spec.arch, [chosen.name], weights=weights, file=file, seed=seed,

@@ -29,7 +29,8 @@ COLOURS: dict[str, tuple[float, float, float]] = {
 }
 BACKGROUNDS = ("stripes", "checks", "noise", "gradient", "blobs")
 MAX_SCENES = 200_000
-RADIUS = (0.05, 0.08)  # object half-size as a fraction of the image side: 3-5 px at 64 px
+RADIUS = (0.06, 0.09)  # object half-size as a fraction of the image side: 4-6 px at 64 px
+CONTRAST = 0.25  # largest difference per channel between a texture's colours (the object's colours are saturated)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class Scenes:
 
 
 def _two_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    return rng.uniform(0.15, 0.85, 3), rng.uniform(0.15, 0.85, 3)
+    base = rng.uniform(0.2, 0.8, 3)
+    return base, np.clip(base + rng.uniform(-CONTRAST, CONTRAST, 3), 0, 1)
 
 
 def _mix(weight: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -74,7 +76,7 @@ def _checks(rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> np.ndarra
 
 def _noise(rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     cells = int(rng.integers(4, 12))
-    coarse = rng.uniform(0.1, 0.9, (cells, cells, 3))
+    coarse = rng.uniform(0.2, 0.8, 3) + rng.uniform(-CONTRAST, CONTRAST, (cells, cells, 3))
     return ndimage.zoom(coarse, (x.shape[0] / cells, x.shape[1] / cells, 1), order=3, mode="nearest")
 
 
@@ -82,15 +84,16 @@ def _gradient(rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> np.ndar
     angle = rng.uniform(0, 2 * np.pi)
     ramp = x * np.cos(angle) + y * np.sin(angle)
     ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
-    return _mix(ramp, *_two_colours(rng)) + rng.normal(0, 0.04, (*x.shape, 3))
+    return _mix(ramp, *_two_colours(rng)) + rng.normal(0, 0.03, (*x.shape, 3))
 
 
 def _blobs(rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    canvas = np.broadcast_to(rng.uniform(0.2, 0.7, 3), (*x.shape, 3)).copy()
+    base = rng.uniform(0.2, 0.8, 3)
+    canvas = np.broadcast_to(base, (*x.shape, 3)).copy()
     for _ in range(int(rng.integers(3, 7))):
         cx, cy, width = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.08, 0.3)
         weight = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * width**2))
-        canvas = _mix(weight, rng.uniform(0.1, 0.9, 3), canvas)
+        canvas = _mix(weight, base + rng.uniform(-CONTRAST, CONTRAST, 3), canvas)
     return canvas
 
 

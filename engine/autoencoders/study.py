@@ -90,12 +90,12 @@ class StudyConfig:
     size: int = 64
     epochs: int = 5
     latent: int = 64
-    batch_size: int = 128
+    batch_size: int = 32
     seed: int = 0
     predictor_epochs: int = 500
     patience: int = 25
-    normalize: bool = False
-    sigmoid: bool = True
+    normalize: bool = True
+    sigmoid: bool = False
 
     def checked(self) -> StudyConfig:
         """Raise :class:`InputError` for unknown layers or tasks, or a similarity task without a folder."""

@@ -50,7 +50,8 @@ class AutoencoderConfig:
         procedure: one of :data:`engine.autoencoders.procedures.PROCEDURES` (e.g. ``I-F-FP``).
         loss_net: the loss network's layer as ``arch.layer`` (unused by I-I-PW).
         weights: the loss network's weights (``random`` for tests only; labelled RANDOM).
-        normalize: feed the loss network normalised input (the papers did not).
+        normalize: feed the loss network the input normalisation its weights expect (the papers fed 0..1;
+            with MobileNetV2 that plus a sigmoid saturates and the perceptual loss barely trains).
         sigmoid: squash loss-network outputs with a sigmoid (the first paper did).
         latent: z, the embedding size.
         gamma: weight of the KL term; non-zero makes the model variational.
@@ -61,14 +62,14 @@ class AutoencoderConfig:
     """
 
     procedure: str = "I-I-PS"
-    loss_net: str = "mobilenet_v2.block3"
+    loss_net: str = "mobilenet_v2.block6"
     weights: Literal["pretrained", "random"] = "pretrained"
-    normalize: bool = False
-    sigmoid: bool = True
+    normalize: bool = True
+    sigmoid: bool = False
     latent: int = 64
     gamma: float = 0.0
     epochs: int = 10
-    batch_size: int = 128
+    batch_size: int = 32
     lr: float = 1e-3
     seed: int = 0
     max_feature_dim: int = DEFAULT_MAX_DIM

@@ -17,17 +17,17 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 TINY = ["--images", "16", "--eval-images", "20", "--predictor-epochs", "15", "--patience", "5", "--batch-size", "8"]
 
 
-def test_contract_with_the_offline_mobilenet_writes_metrics_json(tmp_path: Path) -> None:
+def test_contract_with_the_offline_mobilenet_writes_metrics_json(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # the same main() as `python -m trainers.autoencoder` (the torchrun test below goes through -m)
     out = tmp_path / "fp"
-    result = subprocess.run([sys.executable, "-m", "trainers.autoencoder", "--procedure", "I-F-FP", "--loss-net",
-                             "mobilenet_v2.block6", "--epochs", "1", "--out", str(out), *TINY],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300, env=ENV)
-    assert result.returncode == 0, result.stderr
+    assert trainer.main(["--procedure", "I-F-FP", "--loss-net", "mobilenet_v2.block6", "--epochs", "1",
+                         "--out", str(out), *TINY]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epoch_seconds"] > 0 and metrics["position_error"] > 0 and 0 <= metrics["class_accuracy"] <= 1
     assert metrics["loss_net"] == "mobilenet_v2.block6" and metrics["random_loss_network"] is False
     assert "IMAGENET1K_V1" in metrics["provenance"] and metrics["feature_vector"] == "32 x 8 x 8 = 2048"
-    assert json.loads(result.stdout.splitlines()[0])["position_error"] == metrics["position_error"]
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["position_error"] == metrics["position_error"]
 
 
 def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
@@ -50,6 +50,7 @@ def test_torchrun_trains_with_ddp_and_one_process_writes(tmp_path: Path) -> None
                             cwd=ROOT, capture_output=True, text=True, timeout=300, env=ENV)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
+    assert {"epoch_seconds", "position_error", "class_accuracy"} <= set(metrics)
     assert len(metrics["epoch_seconds_each"]) == 1 and result.stdout.count("wrote ") == 1
     assert len(metrics["losses"]) == 2  # 14 training images, 4 per rank per step: 2 steps on each rank
 

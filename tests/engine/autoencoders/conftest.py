@@ -17,4 +17,4 @@ def scenes_64() -> ImageData:
 @pytest.fixture(scope="session")
 def random_mobilenet() -> LossNetwork:
     """MobileNetV2 block1 with RANDOM weights (tests only), no normalisation, sigmoid outputs."""
-    return LossNetwork("mobilenet_v2.block1", weights="random")
+    return LossNetwork("mobilenet_v2.block1", weights="random", normalize=False, sigmoid=True)  # paper (a)'s
