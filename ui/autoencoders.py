@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from engine.autoencoders.experiment import JOB, PREVIEW_FILE
+from engine.autoencoders.experiment import JOB, PREVIEW_FILE, uploaded_data
 from engine.autoencoders.plots import predictor_scores
 from engine.autoencoders.procedures import PROCEDURES
 from engine.autoencoders.training import AutoencoderConfig
@@ -127,6 +127,7 @@ def build(ctx: AppContext) -> None:
                                    batch_size=int(batch_size), seed=int(seed_value or 0)).checked()
         if config.procedure != "I-I-PW":
             backbone(arch_name).layer(layer_name)
+        uploaded_data(uploads or [], "uploads", int(side))  # refuses a CSV without images before queueing
         params = {**config.__dict__, "images": int(scene_count), "size": int(side), "data_seed": int(seed_value or 0)}
         return ctx.jobs.submit(JOB, params, inputs=uploads or []).id
 

@@ -8,6 +8,7 @@ generated scenes have both; a folder of images has those its CSV gives (columns 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,8 +19,10 @@ from torch.nn import functional as F
 from engine.autoencoders import scenes
 from engine.errors import InputError
 from engine.images import load_image_collection
+from engine.paths import safe_file_name
 
 MAX_FOLDER_IMAGES = 20_000
+UPLOAD_PREFIX = re.compile(r"^\d{4}_")  # the job runner keeps uploads as 0000_<safe name>
 CLASS_COLUMNS = ("label", "class")
 
 
@@ -100,11 +103,16 @@ def _read_targets(source: Path, names: list[str]) -> tuple[np.ndarray | None, li
     if "file" not in table.columns:
         raise InputError(f"The targets CSV needs a 'file' column (found {', '.join(table.columns) or 'none'}); "
                          "add 'x' and 'y' for positions and/or 'label' for classes.")
-    rows = {Path(str(name)).name: row for name, row in table.set_index("file").iterrows()}
-    missing = [name for name in names if Path(name).name not in rows]
+    rows = {safe_file_name(Path(str(name)).name): row for name, row in table.set_index("file").iterrows()}
+
+    def row_of(name: str) -> object:
+        plain = safe_file_name(Path(name).name)
+        return rows.get(plain, rows.get(UPLOAD_PREFIX.sub("", plain)))
+
+    missing = [name for name in names if row_of(name) is None]
     if missing:
         raise InputError(f"The targets CSV has no row for {len(missing)} images (e.g. {missing[0]}).")
-    ordered = [rows[Path(name).name] for name in names]
+    ordered = [row_of(name) for name in names]
     positions = None
     if {"x", "y"} <= set(table.columns):
         try:
@@ -124,8 +132,9 @@ def from_folder(source: str | Path, size: int = 64, targets: str | Path | None =
                 limit: int = MAX_FOLDER_IMAGES) -> ImageData:
     """Every image of a folder (or zip), resized to ``size`` x ``size``, with targets from a CSV if given.
 
-    The CSV has a ``file`` column (the image's file name) and ``x``, ``y`` (positions, any unit) and/or
-    ``label`` (or ``class``: any text). Unreadable images are skipped (their number is in the description).
+    The CSV has a ``file`` column (the image's file name; uploaded copies named ``0000_<name>`` match
+    ``<name>``) and ``x``, ``y`` (positions, any unit) and/or ``label`` (or ``class``: any text).
+    Unreadable images are skipped (their number is in the description).
 
     Raises:
         InputError: no readable image, a bad size, or a CSV that is unreadable or misses images.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -230,6 +230,27 @@ class StageBars:
             self._bar = None
 
 
+def uploaded_data(paths: Sequence[str | Path], folder: str | Path, size: int) -> DataSpec | None:
+    """The data of uploaded files (images or one zip, plus at most one CSV of targets) kept in ``folder``;
+    None when nothing was uploaded.
+
+    Raises:
+        InputError: a CSV without images, or more than one CSV.
+    """
+    files = [Path(path) for path in paths]
+    tables = [path for path in files if path.suffix.lower() == ".csv"]
+    pictures = [path for path in files if path.suffix.lower() != ".csv"]
+    if len(tables) > 1:
+        raise InputError(f"Upload one CSV of targets, not {len(tables)}.")
+    if tables and not pictures:
+        raise InputError("A CSV of targets needs the images it describes (image files or a .zip) with it.")
+    if not pictures:
+        return None
+    zips = [path for path in pictures if path.suffix.lower() == ".zip"]
+    source = zips[0] if len(pictures) == 1 and zips else Path(folder)
+    return DataSpec(source=str(source), size=size, targets=str(Path(folder) / tables[0].name) if tables else None)
+
+
 JOB = JobKind("autoencoder-train", "engine.autoencoders.experiment:run_job", "Train an autoencoder")
 CONFIG_FIELDS = {field.name for field in fields(AutoencoderConfig)}
 
@@ -243,16 +264,10 @@ def run_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """
     config = AutoencoderConfig(**{key: value for key, value in params.items() if key in CONFIG_FIELDS})
     uploads = sorted(ctx.inputs.glob("*")) if ctx.inputs.is_dir() else []
-    tables = [path for path in uploads if path.suffix.lower() == ".csv"]
-    pictures = [path for path in uploads if path.suffix.lower() != ".csv"]
     size = int(params.get("size", 64))
-    if pictures:
-        zips = [path for path in pictures if path.suffix.lower() == ".zip"]
-        source = str(zips[0]) if len(pictures) == 1 and zips else str(ctx.inputs)
-        data = DataSpec(source=source, size=size, targets=str(tables[0]) if tables else None)
-    else:
-        data = DataSpec(images=int(params.get("images", 2000)), eval_images=params.get("eval_images"), size=size,
-                        seed=int(params.get("data_seed", 0)))
+    data = uploaded_data(uploads, ctx.inputs, size) or DataSpec(
+        images=int(params.get("images", 2000)), eval_images=params.get("eval_images"), size=size,
+        seed=int(params.get("data_seed", 0)))
     ctx.log(f"config: {asdict(config)}; data: {asdict(data)}")
 
     def on_stage(done: int, total: int, message: str) -> None:

@@ -81,3 +81,25 @@ def test_the_similarity_tab_can_pick_a_study_loss_network(client, tmp_path: Path
     markdown, *_ = client.predict(*paths, "64 x 64 (BAPPS)", "efficientnet_b0", ["stem", "stage1"], "spatial", True,
                                   "exact", "random", None, None, api_name="/similarity_compare")
     assert "efficientnet_b0 spatial" in markdown and "RANDOM" in markdown
+
+
+def test_your_images_with_a_csv_of_targets_train_and_are_scored(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    files, lines = [], ["file,x,y,label"]
+    for index in range(8):
+        path = tmp_path / f"photo {index}.png"
+        Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(path)
+        files.append(handle_file(str(path)))
+        lines.append(f"photo {index}.png,{index},{2 * index},{'odd' if index % 2 else 'even'}")
+    (tmp_path / "targets.csv").write_text("\n".join(lines) + "\n")
+    values = {**TRAIN, "files": [*files, handle_file(str(tmp_path / "targets.csv"))]}
+    values.pop("arch")
+    job = wait_for_job(client, client.predict("I-I-PW", "mobilenet_v2", "block6", *values.values(),
+                                              api_name="/autoencoder_train"))
+    assert job["state"] == "done", job["error"]
+    result = job["result"]
+    assert "8 images from inputs" in result["data"]["description"] and result["position_unit"] == "CSV units"
+    assert result["position_error"] is not None and result["class_accuracy"] is not None
+    with pytest.raises(AppError, match="needs the images"):
+        client.predict("I-I-PW", "mobilenet_v2", "block6", *{**values, "files": [
+            handle_file(str(tmp_path / "targets.csv"))]}.values(), api_name="/autoencoder_train")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine.autoencoders.compare import compare_runs, evaluate_saved
-from engine.autoencoders.experiment import DataSpec, load_embeddings, run_experiment
+from engine.autoencoders.experiment import DataSpec, load_embeddings, run_experiment, uploaded_data
 from engine.autoencoders.predictors import PredictorConfig
 from engine.autoencoders.training import AutoencoderConfig
 from engine.errors import InputError
@@ -79,3 +79,14 @@ def test_generated_evaluation_scenes_follow_the_training_ones() -> None:
     assert torch.equal(DataSpec(images=6, eval_images=5, seed=2).preview(3), evaluation.images[:3])
     with pytest.raises(InputError, match="evaluation scenes"):
         DataSpec(images=2).load()
+
+
+def test_uploads_become_a_folder_spec_and_a_lonely_csv_is_refused(tmp_path: Path) -> None:
+    assert uploaded_data([], tmp_path, 64) is None
+    spec = uploaded_data([tmp_path / "a.png", tmp_path / "b.png", tmp_path / "t.csv"], tmp_path, 80)
+    assert spec.source == str(tmp_path) and spec.targets == str(tmp_path / "t.csv") and spec.size == 80
+    assert uploaded_data([tmp_path / "all.zip"], tmp_path, 64).source == str(tmp_path / "all.zip")
+    with pytest.raises(InputError, match="needs the images"):
+        uploaded_data([tmp_path / "t.csv"], tmp_path, 64)
+    with pytest.raises(InputError, match="one CSV"):
+        uploaded_data([tmp_path / "a.png", tmp_path / "t.csv", tmp_path / "u.csv"], tmp_path, 64)
