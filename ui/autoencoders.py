@@ -33,7 +33,11 @@ INTRO = (
 
 
 def default_layer(arch: str) -> str:
-    """The layer preselected for ``arch``: its second study (or default) layer, like the papers' AlexNet relu2."""
+    """The layer preselected for ``arch``: the configured default's, else the second study (or default) layer,
+    like the papers' AlexNet relu2."""
+    default_arch, _, default = AutoencoderConfig.loss_net.partition(".")
+    if arch == default_arch:
+        return default
     spec = backbone(arch)
     names = spec.study_layers or spec.default_layers
     return names[min(1, len(names) - 1)]

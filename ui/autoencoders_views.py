@@ -23,6 +23,14 @@ from ui.jobs import job_panel
 PREDICTORS = {predictor_name(hidden): hidden for hidden in PREDICTOR_SIZES}
 COLOURINGS = ["shape class", "x position", "y position"]
 RESULT_COLUMNS = ("arch", "layer", "depth", "task", "metric", "value", "random")
+STUDY_INTRO = (
+    "**The loss-network study**: every chosen architecture at its layers (the study's four, or the default ones) "
+    "is scored as a loss network: *autoencoding* trains an I-I-PS autoencoder on generated scenes and scores its "
+    "embedding (position error, shape accuracy); *similarity* scores the layer as an LPIPS-style metric on a "
+    "BAPPS-layout zip (2AFC). Results are saved as they come (a rerun resumes), then the study's two claims are "
+    "tested on them: ImageNet accuracy does not predict loss-network quality, and later layers are not reliably "
+    "better. Without the study's ImageNet weights, use MobileNetV2 (real weights) or random ones (RANDOM: testing "
+    "only).")
 
 
 @dataclass
@@ -86,8 +94,7 @@ def build(ctx: AppContext) -> Views:
             show_button = gr.Button("Show", scale=1)
         scatter = gr.Plot(label="Evaluation images' embeddings in 2-D")
     with gr.Tab("Study", id="ae-study"):
-        gr.Markdown(study.__doc__.split("\n\n")[1] + " Without the study's ImageNet weights, run it with MobileNetV2 "
-                    "(real weights) or random ones (RANDOM: testing only).")
+        gr.Markdown(STUDY_INTRO)
         with gr.Row():
             archs = gr.CheckboxGroup(list(BACKBONES), value=["mobilenet_v2"], label="Architectures (their layers)",
                                      info=f"the study's 14: {', '.join(STUDY_ARCHITECTURES)}", scale=4)
