@@ -39,7 +39,7 @@ from engine.errors import InputError
 MAP_CACHE_LIMIT_BYTES = 1_500_000_000  # perceptual target maps above this are recomputed per batch instead
 MODEL_FILE = "autoencoder.safetensors"
 MODEL_CONFIG_FILE = "autoencoder.json"
-BEST_FILE = "best.pt"
+BEST_SUFFIX = ".best.pt"  # the best validation weights, beside the checkpoint they belong to
 
 
 @dataclass(frozen=True)
@@ -237,7 +237,7 @@ def train_autoencoder(
         config: what to train (checked first).
         data: the images (their labels are not used here).
         device: where to train; under ``torchrun`` each rank takes its own share of every epoch.
-        checkpoint: where to keep the resumable checkpoint (the best weights go beside it).
+        checkpoint: where to keep the resumable checkpoint (the best weights go beside it, ``<stem>.best.pt``).
         resume: continue from ``checkpoint``.
         on_progress: after every step (see :func:`engine.training.fit`; may raise Cancelled).
         on_cache: (images done, total) while features are cached (may raise Cancelled).
@@ -303,7 +303,7 @@ def train_autoencoder(
 
     wrapped = distributed.wrap(model, rank)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    best_file = checkpoint.parent / BEST_FILE if checkpoint is not None else None
+    best_file = checkpoint.with_name(checkpoint.stem + BEST_SUFFIX) if checkpoint is not None else None
     best_loss, best_state = _best_weights(best_file) if resume else (float("inf"), None)
     clock = {"start": 0.0}
 
