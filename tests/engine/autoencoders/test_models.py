@@ -1,4 +1,4 @@
-"""engine.autoencoders.models and procedures: the spec's shapes and sizes, VAE sampling, the KL known answers."""
+"""engine.autoencoders.models and procedures: the papers' shapes and sizes, VAE sampling, the KL known answers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def _parameters(module: torch.nn.Module) -> int:
 
 
 @pytest.mark.parametrize("size, side", [(64, 2), (80, 3), (96, 4)])
-def test_image_autoencoder_shapes_follow_the_spec(size: int, side: int) -> None:
+def test_image_autoencoder_shapes_follow_the_paper(size: int, side: int) -> None:
     model = build_autoencoder(procedure("I-I-PW"), size, latent=32)
     assert encoder_side(size) == side and model.mu.in_features == 256 * side * side
     with torch.no_grad():
