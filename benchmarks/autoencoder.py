@@ -11,7 +11,8 @@ early stopping on validation) trained on each embedding of held-out scenes.
     python -m benchmarks.autoencoder [--images 2000] [--epochs 4] [--loss-net mobilenet_v2.block6]
                                      [--threads 1] [--json]
 
-A 2-core CPU measurement with AlexNet relu2 put the speed-up at 1.2-1.6x at 64 px (batch 128); the papers' GPU claim is larger.
+A 2-core CPU measurement with AlexNet relu2 put the speed-up at 1.2-1.6x at 64 px (batch 128); the papers'
+GPU claim is larger.
 """
 
 from __future__ import annotations
