@@ -149,7 +149,7 @@ def study_by_architecture(table: Any, title: str = "") -> Figure:
         better = "higher" if bool(rows["higher_is_better"].iloc[0]) else "lower"
         axes.set_ylabel(f"{metric} ({better} is better)", fontsize=8)
         axes.set_title(f"{task}: {metric} by architecture", fontsize=9)
-        axes.legend(fontsize=7, ncols=min(5, len(depths)))
+        axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title:
         figure.suptitle(title, fontsize=10)
     return figure
@@ -169,6 +169,7 @@ def study_by_layer(table: Any, title: str = "") -> Figure:
                 axes.annotate(layer, (depth, ordered[depth]), fontsize=6, xytext=(2, 2), textcoords="offset points")
         better = "higher" if bool(rows["higher_is_better"].iloc[0]) else "lower"
         axes.set_xlabel("layer depth (1 = shallowest)")
+        axes.xaxis.get_major_locator().set_params(integer=True)
         axes.set_ylabel(f"{metric} ({better} is better)", fontsize=8)
         axes.set_title(f"{task}: {metric} by layer", fontsize=9)
         axes.legend(fontsize=7)

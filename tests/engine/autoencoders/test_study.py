@@ -37,6 +37,11 @@ def test_middle_layers_best_and_accuracy_reversed_means_both_claims_hold() -> No
     assert verdicts["imagenet"].verdict == "held" and verdicts["imagenet"].details["rho"] < 0
 
 
+def test_a_deepest_layer_tied_with_the_best_counts_for_the_convention() -> None:
+    rows = _rows({"a": [5, 5], "b": [1, 3]}, {"a": 60, "b": 70})
+    assert _verdicts(rows)["depth"].details["deepest_best_share"] == 1.0
+
+
 def test_lower_is_better_metrics_are_turned_around() -> None:
     errors = _rows({"a": [9, 8, 7, 1]}, {"a": 70}, higher_is_better=False)  # error falls with depth
     assert _verdicts(errors)["depth"].verdict == "not held"
