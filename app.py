@@ -28,6 +28,7 @@ TAB_MODULES = [
     "ui.intent",
     "ui.histology",
     "ui.video",
+    "ui.autoencoders",
     "ui.models",
     "ui.jobs",
     "ui.annotations",

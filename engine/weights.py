@@ -36,6 +36,7 @@ import re
 import shutil
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -83,6 +84,7 @@ class ArchSpec:
     filename: str
     packaged: PackagedWeights | None = None
     task: str = "image-classification"  # what the pretrained head does (the registry lists image classifiers)
+    renamed_keys: tuple[tuple[str, str], ...] = ()  # (regex, replacement) turning old file keys into torchvision's
 
 
 ARCHITECTURES: dict[str, ArchSpec] = {
@@ -104,6 +106,18 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         ArchSpec("squeezenet1_1", "IMAGENET1K_V1", "squeezenet1_1-b8a52dc0.pth"),
         ArchSpec("resnet18", "IMAGENET1K_V1", "resnet18-f37072fd.pth"),
         ArchSpec("resnet50", "IMAGENET1K_V2", "resnet50-11ad3fa6.pth"),
+        # perceptual loss (autoencoders): the loss-network study's other architectures, with the weights it used
+        ArchSpec("vgg11", "IMAGENET1K_V1", "vgg11-8a719046.pth"),
+        ArchSpec("vgg16_bn", "IMAGENET1K_V1", "vgg16_bn-6c64b313.pth"),
+        ArchSpec("vgg19", "IMAGENET1K_V1", "vgg19-dcbb9e9d.pth"),
+        ArchSpec("densenet121", "IMAGENET1K_V1", "densenet121-a639ec97.pth",
+                 renamed_keys=((r"^(.*denselayer\d+\.(?:norm|relu|conv))\."
+                                r"([12]\.(?:weight|bias|running_mean|running_var))$", r"\1\2"),)),
+        ArchSpec("resnext50_32x4d", "IMAGENET1K_V1", "resnext50_32x4d-7cdf4587.pth"),
+        ArchSpec("googlenet", "IMAGENET1K_V1", "googlenet-1378be20.pth"),
+        ArchSpec("inception_v3", "IMAGENET1K_V1", "inception_v3_google-0cc3c7bd.pth"),
+        ArchSpec("efficientnet_b0", "IMAGENET1K_V1", "efficientnet_b0_rwightman-7f5810bc.pth"),
+        ArchSpec("efficientnet_b7", "IMAGENET1K_V1", "efficientnet_b7_lukemelas-c5b4e57e.pth"),
         # video: the Kinetics-400 visual branch of the VidHarm rater (engine/video), when its file is added
         ArchSpec("r2plus1d_18", "KINETICS400_V1", "r2plus1d_18-91a641e6.pth", task="video-classification"),
     )
@@ -166,7 +180,33 @@ def _spec(arch: str) -> ArchSpec:
 def _torchvision_builder(arch: str) -> Callable[..., nn.Module]:
     from torchvision import models  # here, not at import: torchvision takes seconds to import
 
-    return models.get_model_builder(arch)  # image and video models alike
+    builder = models.get_model_builder(arch)  # image and video models alike
+
+    def build_quietly(**kwargs: object) -> nn.Module:
+        with warnings.catch_warnings():  # GoogLeNet and Inception-v3 warn that their default init may change
+            warnings.filterwarnings("ignore", "The default weight initialization", FutureWarning)
+            return builder(**kwargs)
+
+    return build_quietly
+
+
+def layout(arch: str) -> nn.Module:
+    """``arch`` built on the meta device: its parameter names and shapes, at no cost in time or memory."""
+    with torch.device("meta"):
+        return _torchvision_builder(arch)(weights=None)
+
+
+def standard_keys(arch: str, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state_dict`` with the key names of today's torchvision (DenseNet's official file predates them)."""
+    patterns = [(re.compile(pattern), replacement) for pattern, replacement in _spec(arch).renamed_keys]
+    if not patterns:
+        return state_dict
+    renamed = {}
+    for key, value in state_dict.items():
+        for pattern, replacement in patterns:
+            key = pattern.sub(replacement, key)
+        renamed[key] = value
+    return renamed
 
 
 def weights_enum(arch: str) -> WeightsEnum:
@@ -376,7 +416,9 @@ def _mismatches(expected: dict[str, tuple[tuple[int, ...], torch.dtype]],
                 state_dict: dict[str, torch.Tensor]) -> tuple[int, list[str]]:
     """How many keys differ between ``expected`` and ``state_dict`` (keys and shapes), and a summary
     of each kind of difference (0 and empty when it fits)."""
-    missing = [key for key in expected if key not in state_dict]
+    # BatchNorm's num_batches_tracked may be absent: files saved before it existed (DenseNet's, VGG-16-BN's)
+    # lack it, and torch fills it in when loading them
+    missing = [key for key in expected if key not in state_dict and not key.endswith("num_batches_tracked")]
     unexpected = [key for key in state_dict if key not in expected]
     wrong = [key for key in expected if key in state_dict and tuple(state_dict[key].shape) != expected[key][0]]
     details = []
@@ -399,6 +441,7 @@ def check_layout(arch: str, state_dict: dict[str, torch.Tensor], name: str) -> L
             mis-shaped keys.
     """
     _spec(arch)  # a supported architecture
+    state_dict = standard_keys(arch, state_dict)
     num_classes = _class_count(arch, state_dict)
     _, details = _mismatches(_meta_shapes(arch, num_classes), state_dict)
     if details:
@@ -414,8 +457,9 @@ def detect_layout(state_dict: dict[str, torch.Tensor], name: str) -> Layout:
     """
     closest: tuple[int, str, list[str]] | None = None
     for arch in ARCHITECTURES:
-        num_classes = _class_count(arch, state_dict)
-        distance, details = _mismatches(_meta_shapes(arch, num_classes), state_dict)
+        renamed = standard_keys(arch, state_dict)
+        num_classes = _class_count(arch, renamed)
+        distance, details = _mismatches(_meta_shapes(arch, num_classes), renamed)
         if not details:
             return Layout(arch, num_classes)
         if closest is None or distance < closest[0]:
@@ -431,6 +475,7 @@ def detect_layout(state_dict: dict[str, torch.Tensor], name: str) -> Layout:
 
 def _instantiate(arch: str, state_dict: dict[str, torch.Tensor], name: str) -> nn.Module:
     """``arch`` holding ``state_dict``'s tensors, built on the meta device and filled without random init."""
+    state_dict = standard_keys(arch, state_dict)
     layout = check_layout(arch, state_dict, name)
     with torch.device("meta"):
         model = _torchvision_builder(arch)(weights=None, num_classes=layout.num_classes)
