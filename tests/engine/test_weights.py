@@ -229,7 +229,8 @@ def test_wrong_architecture_is_summarised(tmp_path: Path) -> None:
     assert "mine.pth fits none of the supported architectures" in message and "any number of classes" in message
     assert "Closest: resnet18 (1 missing keys (e.g. fc.bias); 1 shape mismatches" in message
     assert "file (3, 3), model (64, 64, 3, 3)" in message
-    with pytest.raises(WeightsError, match="not a torchvision mobilenet_v2 classifier: 314 missing keys"):
+    # 262: its num_batches_tracked counters may be absent (files older than them lack them)
+    with pytest.raises(WeightsError, match="not a torchvision mobilenet_v2 classifier: 262 missing keys"):
         weights.check_layout("mobilenet_v2", state_dict, "mine.pth")
 
 
