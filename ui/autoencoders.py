@@ -122,12 +122,12 @@ def build(ctx: AppContext) -> None:
 
     @user_errors
     def train(procedure_id: str, arch_name: str, layer_name: str, weight_mode: str, normalise: bool, squash: bool,
-              uploads: list[str] | None, scene_count: float, side: float, epoch_count: float, z: float, kl: float,
-              batch_size: float, seed_value: float) -> str:
+              uploads: list[str] | None, scene_count: float, side: float, epoch_count: float, latent_size: float,
+              kl: float, batch_size: float, seed_value: float) -> str:
         """Start a training job for one procedure; returns the job id (follow it with /jobs_list)."""
         config = AutoencoderConfig(procedure=procedure_id, loss_net=f"{arch_name}.{layer_name}",
                                    weights=weight_mode, normalize=bool(normalise),  # type: ignore[arg-type]
-                                   sigmoid=bool(squash), latent=int(z), gamma=float(kl or 0), epochs=int(epoch_count),
+                                   sigmoid=bool(squash), latent=int(latent_size), gamma=float(kl or 0), epochs=int(epoch_count),
                                    batch_size=int(batch_size), seed=int(seed_value or 0)).checked()
         if config.procedure != "I-I-PW":
             backbone(arch_name).layer(layer_name)

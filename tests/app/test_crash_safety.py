@@ -68,14 +68,14 @@ def test_killed_app_loses_no_acknowledged_annotation_and_resumes_its_training_jo
             *_, token = app.client.predict(api_name="/similarity_next")
             app.client.predict(token, f"rater{index % 2}", api_name="/similarity_judge_left")
             acknowledged += 1
-        job_id = app.client.predict(*RANKING, None, "mobilenet_v2", "lin", 2, 2, 8, 0.01,
+        job_id = app.client.predict(*RANKING, None, "mobilenet_v2", "lin", 6, 2, 8, 0.01,
                                     api_name="/contexts_train")
         jobs = JobStore(data_dir / "jobs")
         deadline = time.monotonic() + 240
-        while (job := jobs.get(job_id)).total == 0 or job.step <= job.total // 2:  # epoch 1 done: checkpointed
+        while (job := jobs.get(job_id)).total == 0 or job.step <= job.total // 6:  # epoch 1 done: checkpointed
             assert time.monotonic() < deadline, f"no progress: {job}"
             time.sleep(0.2)
-        steps_per_epoch = job.total // 2
+        steps_per_epoch = job.total // 6
         killed_at = time.time()
         app.kill()
     finally:
