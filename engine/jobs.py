@@ -577,9 +577,9 @@ def default_runner() -> JobRunner:
         return _default
 
 
-def describe(job: Job) -> str:
-    """One line a person reads: id, state, progress, loss, ETA."""
-    parts = [job.id, job.state]
+def describe(job: Job, separator: str = "  ", bold_state: bool = False) -> str:
+    """One line a person reads: id, state, progress, loss, ETA, message, error (``bold_state``: Markdown)."""
+    parts = [f"`{job.id}`: **{job.state}**" if bold_state else f"{job.id} {job.state}"]
     if job.total:
         parts.append(f"{job.step}/{job.total} ({100 * job.fraction:.0f}%)")
     if job.loss is not None:
@@ -590,7 +590,7 @@ def describe(job: Job) -> str:
         parts.append(job.message)
     if job.error:
         parts.append(f"error: {job.error}")
-    return "  ".join(parts)
+    return separator.join(parts)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

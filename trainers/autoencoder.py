@@ -34,6 +34,7 @@ from engine.autoencoders.predictors import PredictorConfig
 from engine.autoencoders.procedures import PROCEDURES
 from engine.autoencoders.training import AutoencoderConfig
 from engine.errors import WorkbenchError, command_line
+from trainers.options import add_checkpoint_options, require_checkpoint_dir
 
 CHECKPOINT_FILE = "autoencoder.pt"
 DEFAULTS = AutoencoderConfig()
@@ -74,9 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of data, initialisation and shuffling")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--checkpoint-dir", type=Path, default=None,
-                        help=f"keep a resumable checkpoint ({CHECKPOINT_FILE}) in this folder")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
+    add_checkpoint_options(parser, f"a resumable checkpoint ({CHECKPOINT_FILE})")
     return parser.parse_args(argv)
 
 
@@ -84,8 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m trainers.autoencoder``."""
     args = parse_args(argv)
-    if args.resume and args.checkpoint_dir is None:
-        raise WorkbenchError("--resume needs --checkpoint-dir (where the checkpoint was kept).")
+    require_checkpoint_dir(args)
     if args.targets is not None and args.data is None:
         raise WorkbenchError("--targets labels the images of --data; give --data too.")
     config = AutoencoderConfig(procedure=args.procedure, loss_net=args.loss_net, weights=args.weights,

@@ -26,12 +26,13 @@ import sys
 from pathlib import Path
 
 from engine import distributed
-from engine.errors import WorkbenchError, command_line
+from engine.errors import command_line
 from engine.similarity.contexts.adaptation import adapt, bapps_score, build_context_model, load_images
 from engine.similarity.contexts.distortions import parse_context
 from engine.similarity.contexts.model import VARIANTS, TrainingConfig
 from engine.similarity.contexts.storage import save_adapted
 from engine.similarity.metric import COMPARISONS
+from trainers.options import add_checkpoint_options, require_checkpoint_dir
 
 CHECKPOINT_FILE = "contexts.pt"
 
@@ -70,9 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train")
     parser.add_argument("--out", type=Path, required=True,
                         help="where to save the adapted metric (OUT.json is written beside it)")
-    parser.add_argument("--checkpoint-dir", type=Path, default=None,
-                        help=f"keep a resumable checkpoint ({CHECKPOINT_FILE}) in this folder")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
+    add_checkpoint_options(parser, f"a resumable checkpoint ({CHECKPOINT_FILE})")
     return parser.parse_args(argv)
 
 
@@ -80,8 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m trainers.contexts``."""
     args = parse_args(argv)
-    if args.resume and args.checkpoint_dir is None:
-        raise WorkbenchError("--resume needs --checkpoint-dir (where the checkpoint was kept).")
+    require_checkpoint_dir(args)
     try:
         config = TrainingConfig(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
                                 passes=args.passes,

@@ -32,10 +32,11 @@ import sys
 from pathlib import Path
 
 from engine import distributed
-from engine.errors import WorkbenchError, command_line
+from engine.errors import command_line
 from engine.histology.encoders import ENCODERS
 from engine.histology.finetune import MODES, TASKS, FinetuneConfig
 from engine.histology.mpcs import STRATEGIES, PretrainConfig
+from trainers.options import add_checkpoint_options, require_checkpoint_dir
 
 DEFAULTS = PretrainConfig()
 FINETUNE = FinetuneConfig()
@@ -45,8 +46,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (default cpu)")
     parser.add_argument("--seed", type=int, default=0, help="seed of splits, sampling and initialisation")
-    parser.add_argument("--checkpoint-dir", type=Path, default=None, help="keep resumable checkpoints here")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoints in --checkpoint-dir")
+    add_checkpoint_options(parser, "resumable checkpoints")
 
 
 def _pretraining(parser: argparse.ArgumentParser, epochs: int, strategy: str) -> None:
@@ -140,8 +140,7 @@ def _pretrain_config(args: argparse.Namespace) -> PretrainConfig:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m trainers.histology``."""
     args = parse_args(argv)
-    if getattr(args, "resume", False) and args.checkpoint_dir is None:
-        raise WorkbenchError("--resume needs --checkpoint-dir (where the checkpoints were kept).")
+    require_checkpoint_dir(args)
     from engine.histology import runs
     from engine.histology.dataset import read_dataset
 

@@ -57,19 +57,8 @@ def curves(runner: JobRunner, job: Job) -> Any:
 
 
 def status_markdown(job: Job) -> str:
-    """The job's state in one block of Markdown."""
-    lines = [f"**{job.title}** `{job.id}`: **{job.state}**"]
-    if job.total:
-        lines.append(f"step {job.step}/{job.total} ({100 * job.fraction:.0f}%)")
-    if job.loss is not None:
-        lines.append(f"loss {job.loss:.4g}")
-    if job.eta_s is not None and job.state == "running":
-        lines.append(f"about {job.eta_s:.0f} s left")
-    if job.message:
-        lines.append(job.message)
-    if job.error:
-        lines.append(f"error: {job.error}")
-    return " · ".join(lines)
+    """The job's state in one line of Markdown."""
+    return f"**{job.title}** · " + describe(job, separator=" · ", bold_state=True)
 
 
 @dataclass
