@@ -113,7 +113,7 @@ def build(ctx: AppContext) -> None:
                 with gr.Row():
                     table = gr.Dataframe(headers=PREDICTOR_HEADERS, label="Predictors (test scores)",
                                          interactive=False)
-                    scores_plot = gr.Plot(label="Predictor scores")
+                    scores_plot = gr.Plot(label="Predictor scores", show_label=False)
             views = autoencoders_views.build(ctx)
 
     def update_layer(chosen: str) -> Any:

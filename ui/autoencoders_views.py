@@ -74,9 +74,9 @@ def build(ctx: AppContext) -> Views:
                                    allow_custom_value=True)
             compare_button = gr.Button("Compare", variant="primary", scale=1)
         compare_table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, label="Scores")
-        recon_plot = gr.Plot(label="Reconstructions")
-        feature_plot = gr.Plot(label="Feature prediction")
-        compare_scores = gr.Plot(label="Predictor scores")
+        recon_plot = gr.Plot(label="Reconstructions", show_label=False)
+        feature_plot = gr.Plot(label="Feature prediction", show_label=False)
+        compare_scores = gr.Plot(label="Predictor scores", show_label=False)
         with gr.Accordion("Evaluate a run's embedding with chosen predictors", open=False):
             with gr.Row():
                 evaluated = gr.Dropdown(choices, label="Run", scale=3, allow_custom_value=True)
@@ -85,14 +85,14 @@ def build(ctx: AppContext) -> Views:
                 evaluate_button = gr.Button("Evaluate", scale=1)
             evaluate_table = gr.Dataframe(headers=["task", "predictor", "test score", "validation MSE", "epochs"],
                                           interactive=False, label="Test scores (best on validation marked *)")
-            evaluate_plot = gr.Plot(label="Scores")
+            evaluate_plot = gr.Plot(label="Scores", show_label=False)
     with gr.Tab("Embeddings", id="ae-embeddings"):
         with gr.Row():
             shown = gr.Dropdown(choices, label="Run", scale=3, allow_custom_value=True)
             method = gr.Radio(["pca", "tsne"], value="pca", label="Projection", scale=1)
             colour = gr.Radio(COLOURINGS, value="shape class", label="Colour by", scale=2)
             show_button = gr.Button("Show", scale=1)
-        scatter = gr.Plot(label="Evaluation images' embeddings in 2-D")
+        scatter = gr.Plot(label="Evaluation images' embeddings in 2-D", show_label=False)
     with gr.Tab("Study", id="ae-study"):
         gr.Markdown(STUDY_INTRO)
         with gr.Row():
@@ -112,8 +112,8 @@ def build(ctx: AppContext) -> Views:
             uploaded = gr.File(label="or a results.csv", file_types=[".csv"], scale=2)
             plot_button = gr.Button("Plot", scale=1)
         claims = gr.Markdown(elem_id="ae-claims")
-        by_arch = gr.Plot(label="Score by architecture")
-        by_layer = gr.Plot(label="Score by layer")
+        by_arch = gr.Plot(label="Score by architecture", show_label=False)
+        by_layer = gr.Plot(label="Score by layer", show_label=False)
         results_table = gr.Dataframe(headers=list(RESULT_COLUMNS), interactive=False, label="Results")
 
     @user_errors

@@ -96,7 +96,7 @@ def build(ctx: AppContext) -> None:
                         explain_button = gr.Button("Explain the prediction")
                     with gr.Row():
                         overlay = gr.Image(label="Attribution map (red: supports the predicted class)", height=300)
-                        curves = gr.Plot(label="LIF / MIF curves")
+                        curves = gr.Plot(label="LIF / MIF curves", show_label=False)
             with gr.Tab("Slides", id="histology-slides"):
                 gr.Markdown("Whole-slide images (`.svs`, `.ndpi`, `.mrxs`, `.scn`, pyramidal `.tiff`) are read by "
                             "region through OpenSlide, never decoded whole; plain large images are tiled the same "
@@ -111,7 +111,7 @@ def build(ctx: AppContext) -> None:
                     slide_button = gr.Button("Score the tissue tiles", variant="primary", scale=1)
                 slide_status = gr.Markdown(elem_id="histology-slide-status")
                 with gr.Row():
-                    heat = gr.Plot(label="Heat map over the thumbnail")
+                    heat = gr.Plot(label="Heat map over the thumbnail", show_label=False)
                     with gr.Column():
                         thumbnail = gr.Image(label="Thumbnail: click to zoom (and to choose the similarity query)",
                                              interactive=False, height=320)

@@ -91,7 +91,7 @@ def build(ctx: AppContext) -> None:
             method = gr.Radio(["pca", "tsne"], value="pca", label="2-D projection")
             colour = gr.Radio(list(COLOUR_BY), value="magnification", label="Colour by")
             view_button = gr.Button("Draw the embedding")
-        view = gr.Plot(label="Embedding view")
+        view = gr.Plot(label="Embedding view", show_label=False)
     with gr.Tab("Label patches", id="histology-label"):
         gr.Markdown("Label the patches of an index, most useful first. Keys: **b** benign, **m** malignant, "
                     "**s** skip, **u** undo your last label. Decisions go to the annotation store (task "

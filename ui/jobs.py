@@ -191,6 +191,7 @@ def build(ctx: AppContext) -> None:
     chooser.change(details, chooser, [log, result, files], api_visibility="private")
     panel.timer.tick(details, chooser, [log, result, files], api_visibility="private")
     refresh.tick(listing, chooser, [table, chooser], api_visibility="private")
+    tab.select(listing, chooser, [table, chooser], api_visibility="private")
 
     def jobs_list() -> list[dict[str, Any]]:
         """Every job's record, newest first (id, kind, state, step, total, loss, message, result, error)."""

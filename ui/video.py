@@ -123,7 +123,7 @@ def build(ctx: AppContext) -> None:
                 fusion = gr.Radio(list(FUSION_RULES), value="product", label="Fusion of picture and sound")
                 run = gr.Button("Rate", variant="primary", elem_id="vid-run")
         summary = gr.Markdown(elem_id="vid-summary")
-        timeline = gr.Plot(label="Level probabilities over time (picture, sound, fused)")
+        timeline = gr.Plot(label="Level probabilities over time (picture, sound, fused)", show_label=False)
         frames = gr.Gallery(label="Key frames of the worst window", columns=4, height=200, elem_id="vid-frames")
         table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, label="Windows", elem_id="vid-windows")
         # the rated clip (its file and windows) stays on the server; the page holds only its token

@@ -64,7 +64,7 @@ def build(ctx: AppContext, rater: gr.Dropdown, status: gr.Markdown, rater_status
             probe_zip = gr.File(label="Probe zip", file_types=[".zip"], scale=3)
             modality = gr.Radio(["video", "fused"], value="video", label="Rated by", scale=1)
             run_probe = gr.Button("Probe", scale=1)
-        probe_plot = gr.Plot(label="Predicted levels per group")
+        probe_plot = gr.Plot(label="Predicted levels per group", show_label=False)
         probe_json = gr.JSON(label="Probe result")
 
     @user_errors
