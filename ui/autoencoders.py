@@ -127,7 +127,8 @@ def build(ctx: AppContext) -> None:
         """Start a training job for one procedure; returns the job id (follow it with /jobs_list)."""
         config = AutoencoderConfig(procedure=procedure_id, loss_net=f"{arch_name}.{layer_name}",
                                    weights=weight_mode, normalize=bool(normalise),  # type: ignore[arg-type]
-                                   sigmoid=bool(squash), latent=int(latent_size), gamma=float(kl or 0), epochs=int(epoch_count),
+                                   sigmoid=bool(squash), latent=int(latent_size), gamma=float(kl or 0),
+                                   epochs=int(epoch_count),
                                    batch_size=int(batch_size), seed=int(seed_value or 0)).checked()
         if config.procedure != "I-I-PW":
             backbone(arch_name).layer(layer_name)

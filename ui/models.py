@@ -6,9 +6,8 @@ from dataclasses import astuple
 
 import gradio as gr
 
-from engine import labels
+from engine import labels, weights
 from engine import registry as registry_module
-from engine import weights
 from ui.common import HEAVY, AppContext, user_errors
 
 MODEL_HEADERS = ["name", "task", "arch", "status", "provenance", "loaded", "memory MB", "description"]

@@ -20,8 +20,9 @@ Identity (what must never be split across training and test):
 - *MPCS key*: patient plus sequence number; the same key at two magnifications is a positive pair.
 
 Other datasets: ``<class>/<patient>/<magnification>/<image>`` folders (the magnification folder may be
-``40X``, ``40x`` or ``40``; the key is the file stem, less a ``_<magnification>`` ending), or a CSV with columns ``path,label,patient,magnification``
-(optional ``group``, ``subtype``, ``key``; paths relative to the CSV's folder or absolute).
+``40X``, ``40x`` or ``40``; the key is the file stem, less a ``_<magnification>`` ending), or a CSV with
+columns ``path,label,patient,magnification`` (optional ``group``, ``subtype``, ``key``; paths relative to
+the CSV's folder or absolute).
 """
 
 from __future__ import annotations

@@ -78,6 +78,7 @@ def test_bad_training_files_exit_2_with_the_line(tmp_path: Path, capsys: pytest.
                                                  content: bytes, message: str) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_bytes(content)
-    assert trainer.main(["--train", str(bad), "--out", str(tmp_path / "out"), "--pipeline", "semhash", "--cv", "0"]) == 2
+    arguments = ["--train", str(bad), "--out", str(tmp_path / "out"), "--pipeline", "semhash", "--cv", "0"]
+    assert trainer.main(arguments) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out" / "model.safetensors").exists()

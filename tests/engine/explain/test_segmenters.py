@@ -11,9 +11,9 @@ from engine.explain.segmenters import (
     GaussianSmoothing,
     GridSegmenter,
     MaskBuilder,
-    lattice_offsets,
     Segmentation,
     auto_sigma,
+    lattice_offsets,
     shift_canvas,
 )
 from engine.samples import natural_image
@@ -127,7 +127,8 @@ def test_random_shift_is_original_rise_masks_on_a_larger_canvas() -> None:
     assert len({tuple(peak) for peak in peaks}) > 40  # each mask has its own offset
     assert peaks.min() >= 96 and peaks.max() <= 128  # the canvas centre (128) moved by 0..31 px
     np.testing.assert_array_equal(cells, MaskBuilder(whole, window=(224, 224))(one, np.random.default_rng(1)))
-    grouped = MaskBuilder(whole, window=(224, 224))(one[:6], np.random.default_rng(1), groups=np.array([0, 0, 0, 1, 1, 1]))
+    groups = np.array([0, 0, 0, 1, 1, 1])
+    grouped = MaskBuilder(whole, window=(224, 224))(one[:6], np.random.default_rng(1), groups=groups)
     np.testing.assert_array_equal(grouped[0], grouped[2])  # one shift per group
     assert not np.array_equal(grouped[2], grouped[3])
     window = whole.crop(top, left, 224, 224)

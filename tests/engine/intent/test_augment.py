@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import random
 
-from engine.intent.augment import (_KEY_POSITION, add_typos, default_thesaurus, keyboard_neighbours, oversample,
-                                   oversample_with_origins)
+from engine.intent.augment import (
+    _KEY_POSITION,
+    add_typos,
+    default_thesaurus,
+    keyboard_neighbours,
+    oversample,
+    oversample_with_origins,
+)
 from engine.intent.data import LabelledTexts
 
 DATA = LabelledTexts(("leave the office now", "go home", "quit the job", "book a train", "train to munich"),

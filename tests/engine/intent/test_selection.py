@@ -8,8 +8,7 @@ import pytest
 from engine.intent import selection
 from engine.intent.data import LabelledTexts
 from engine.intent.model import IntentConfig
-from engine.intent.selection import (CANDIDATES, Candidate, cross_validate, fold_count, rank, repeat_count, select,
-                                     train)
+from engine.intent.selection import CANDIDATES, Candidate, cross_validate, fold_count, rank, repeat_count, select, train
 from engine.intent.synthetic import synthetic_corpus
 
 NGRAM_ONLY = tuple(c for c in CANDIDATES if not c.config.uses_embedding)
@@ -21,8 +20,9 @@ def test_folds_and_repeats_follow_the_data_size(webapps: tuple[LabelledTexts, ..
     assert fold_count(train_split, 5) == 5  # an intent with one sentence is simply missing from some folds
     assert fold_count(synthetic_corpus(4, 200), 5) == 5
     assert fold_count(synthetic_corpus(4, 4_000), 5) == 3
-    assert (repeat_count(train_split), repeat_count(synthetic_corpus(4, 200)), repeat_count(synthetic_corpus(4, 2_000))) \
-        == (4, 4, 1)  # at most 20 splits; webapps: 4 x 5 folds
+    repeats = (repeat_count(train_split), repeat_count(synthetic_corpus(4, 200)),
+               repeat_count(synthetic_corpus(4, 2_000)))
+    assert repeats == (4, 4, 1)  # at most 20 splits; webapps: 4 x 5 folds
 
 
 def test_cross_validation_is_repeatable_and_uses_every_fold() -> None:
@@ -52,7 +52,8 @@ def test_auto_picks_the_best_cv_score_and_reports_every_candidate() -> None:
     if sum(r.cv.mean == best for r in reports.values()) > 1:
         assert "log loss" in found.reason  # a tie is broken by the calibrated held-out log loss
     assert config == next(c.config for c in NGRAM_ONLY if c.name == found.winner)
-    assert all(len(r.fold_accuracies) == found.folds == 3 * 4 for r in reports.values())  # 240 sentences: 4 repeats of 3 folds
+    # 240 sentences: 4 repeats of 3 folds
+    assert all(len(r.fold_accuracies) == found.folds == 3 * 4 for r in reports.values())
     assert found.winner in found.reason and "ahead of" in found.reason and "centroid" != found.winner
     assert held_out is not None and held_out.shape == (240, 6) and np.isfinite(held_out).all()
     assert {"pipeline", "cv_accuracy", "seconds", "status"} <= set(found.to_json()["candidates"][0])
