@@ -3,7 +3,8 @@
 Variant implemented (spec pitfall 1): the *intended* feature of the paper, one column per
 trigram. Beyond the paper, the same windows of other lengths (e.g. 2..5 letters of ``#word#``,
 the ``char_wb`` n-gram ranges of Rasa and scikit-learn) are available as ``ngram_range``. The
-preprocessed sentence is split on whitespace, every token is wrapped as ``#token#`` and every contiguous 3-character window is one feature ("video" ->
+preprocessed sentence is split on whitespace, every token is wrapped as ``#token#`` and every
+contiguous 3-character window is one feature ("video" ->
 ``#vi vid ide deo eo#``; "?" -> ``#?#``). Trigrams are weighted by TF-IDF (sklearn's
 ``TfidfVectorizer`` with smooth idf and L2-normalised rows, i.e. the "original paper" setting of
 the authors' script) but with the trigrams kept intact: their script's default token pattern
